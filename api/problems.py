@@ -1,0 +1,45 @@
+"""RFC 9457 problem details for every error, including domain errors mapped in one table."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from maintenance.errors import Conflict, DomainError, Invalid, NotFound
+
+MEDIA_TYPE: Final = "application/problem+json"
+STATUS_BY_ERROR: Final[dict[type[DomainError], int]] = {NotFound: 404, Conflict: 409, Invalid: 422}
+TITLES: Final = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                 405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Content",
+                 429: "Too Many Requests", 500: "Internal Server Error"}
+
+
+def problem(status: int, detail: str, *, slug: str | None = None, headers: dict[str, str] | None = None,
+            **extra: object) -> JSONResponse:
+    body: dict[str, object] = {
+        "type": f"https://ironlink.dev/problems/{slug or TITLES.get(status, 'error').lower().replace(' ', '-')}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return problem(STATUS_BY_ERROR.get(type(exc), 400), exc.detail, slug=exc.slug)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        return problem(422, "request failed validation", slug="invalid-request", errors=errors)

@@ -1,0 +1,1 @@
+"""IronLink shared core: settings, database pool, migrations, logging and the CLI."""

@@ -1,0 +1,212 @@
+"""The `ironlink` command: the only module (with ironlink.demo) that imports every package."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ironlink import broker_auth, log as logsetup, migrate
+from ironlink.settings import Settings, SettingsError, load
+
+log = logging.getLogger("ironlink")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+
+    migrate.ensure_database(settings.database_url)
+    with connect(settings.database_url) as conn:
+        applied = migrate.apply(conn, migrate.discover())
+    print(f"migrations applied: {len(applied)}" + (f" ({', '.join(applied)})" if applied else ""))
+    return 0
+
+
+def sync_broker_users(settings: Settings, serials: Sequence[str]) -> bool:
+    """Writes service and machine credentials into the broker's password file and reloads it."""
+    if not settings.mqtt_passwd_file:
+        return False
+    users = {settings.mqtt_user: settings.mqtt_password}
+    users.update({s: broker_auth.device_password(settings.device_secret, s) for s in serials})
+    changed = broker_auth.upsert_users(Path(settings.mqtt_passwd_file), users)
+    if changed and settings.mqtt_pid_file:
+        broker_auth.reload_broker(Path(settings.mqtt_pid_file))
+    return changed
+
+
+def cmd_broker_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+
+    with connect(settings.database_url) as conn:
+        serials = [str(r[0]) for r in conn.execute("SELECT serial FROM machines ORDER BY serial").fetchall()]
+    changed = sync_broker_users(settings, serials)
+    print(f"broker users: {len(serials)} machines + services ({'updated' if changed else 'unchanged'})")
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.demo import seed_with_keys
+
+    keys = seed_with_keys(settings, tractors=args.tractors, excavators=args.excavators)
+    if args.keys_file:
+        Path(args.keys_file).write_text(json.dumps(keys, indent=2))
+    for label, key in keys.items():
+        print(f"{label:28} {key}")
+    return 0
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    if args.workers > 1:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_ingest_worker, args=(settings, i), daemon=False) for i in range(args.workers)]
+        for p in procs:
+            p.start()
+        stop = _stop_on_signals()
+        stop.wait()
+        for p in procs:
+            if p.pid:
+                os.kill(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.join()
+        return 0
+    _ingest_worker(settings, 0)
+    return 0
+
+
+def _ingest_worker(settings: Settings, index: int) -> None:
+    from maintenance.evaluate import run_rules
+    from maintenance.rules.load import default_rules
+    from telemetry.ingest import IngestWorker
+
+    logsetup.configure(settings.log_level)
+    rules = default_rules().rules
+
+    def after_commit(conn, result):  # type: ignore[no-untyped-def]
+        run_rules(conn, rules=rules, machine_ids=sorted(result.machine_ids), now=datetime.now(UTC))
+
+    IngestWorker(settings, worker_index=index, on_committed=after_commit, stop=_stop_on_signals()).run()
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+    return 0
+
+
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import make_pool
+    from maintenance import scheduler
+    from maintenance.jobs import job_table
+    from maintenance.rules.load import default_rules
+
+    stop = _stop_on_signals()
+    pool = make_pool(settings.database_url, min_size=1, max_size=4)
+    try:
+        jobs = job_table(pool, default_rules().rules, sweep_every_s=args.sweep_every_s)
+        scheduler.run(settings.database_url, jobs, stop=stop)
+    finally:
+        pool.close()
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from maintenance.fleet.seed import serial_for
+    from simulators import fleet
+    from telemetry.wire import Kind
+
+    serials = tuple(
+        [(serial_for(Kind.TRACTOR, n + 1), Kind.TRACTOR) for n in range(args.tractors)]
+        + [(serial_for(Kind.EXCAVATOR, n + 1), Kind.EXCAVATOR) for n in range(args.excavators)]
+    )
+    config = fleet.FleetConfig(
+        serials=serials, speedup=args.speedup, seed=args.seed, sample_s=args.sample_s,
+        history_h=args.history_h, faulty=args.faulty,
+    )
+    passwords = {s: broker_auth.device_password(settings.device_secret, s) for s, _ in serials}
+    sent = fleet.run(
+        config, passwords=passwords, host=settings.mqtt_host, port=settings.mqtt_port,
+        stop=_stop_on_signals(), duration_s=args.duration,
+    )
+    print(json.dumps({"machines": len(serials), "messages_published": sent}))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.demo import run_demo
+
+    return run_demo(settings, duration_s=args.duration, tractors=args.tractors, excavators=args.excavators)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ironlink", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("broker-sync", help="write machine and service MQTT credentials, reload the broker"
+                   ).set_defaults(func=cmd_broker_sync)
+    p = sub.add_parser("seed", help="create the demo fleet, owners, dealers and API keys")
+    p.add_argument("--tractors", type=int, default=12)
+    p.add_argument("--excavators", type=int, default=8)
+    p.add_argument("--keys-file", help="also write the new demo keys to this JSON file")
+    p.set_defaults(func=cmd_seed)
+    p = sub.add_parser("ingest", help="MQTT -> TimescaleDB ingest workers")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_ingest)
+    sub.add_parser("api", help="serve the HTTP API").set_defaults(func=cmd_api)
+    p = sub.add_parser("scheduler", help="run periodic jobs (one active scheduler at a time)")
+    p.add_argument("--sweep-every-s", type=float, default=60.0)
+    p.set_defaults(func=cmd_scheduler)
+    p = sub.add_parser("simulate", help="simulate a fleet of controllers publishing over MQTT")
+    p.add_argument("--tractors", type=int, default=12)
+    p.add_argument("--excavators", type=int, default=8)
+    p.add_argument("--speedup", type=float, default=720.0, help="simulated seconds per wall second")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sample-s", type=float, default=60.0, help="simulated seconds between readings")
+    p.add_argument("--history-h", type=float, default=24.0, help="simulated hours replayed up to now")
+    p.add_argument("--faulty", type=int, default=1, help="machines that develop a cooling fault")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
+    p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("demo", help="seed, then run simulator, ingest, scheduler and API together")
+    p.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
+    p.add_argument("--tractors", type=int, default=12)
+    p.add_argument("--excavators", type=int, default=8)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load(os.environ)
+    except SettingsError as exc:
+        print(f"ironlink: bad settings: {exc}", file=sys.stderr)
+        return 2
+    logsetup.configure(settings.log_level)
+    result: int = args.func(settings, args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

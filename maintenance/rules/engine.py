@@ -1,0 +1,123 @@
+"""Pure rule evaluation: evaluate(rules, machines, now) -> findings. No I/O.
+
+Service intervals are evaluated with numpy across all machines a rule applies to; a finding is a
+statement that a rule holds for a machine now, with the evidence for it. Deduplication into one open
+ticket per (machine, rule) happens where findings are written (maintenance.tickets.flows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from maintenance.rules.model import FaultCode, PartLine, Priority, Rule, ServiceInterval
+from telemetry.wire import Dtc, Kind
+
+
+@dataclass(frozen=True, slots=True)
+class MachineView:
+    """What the engine needs to know about one machine; built by the caller from the database."""
+
+    machine_id: int
+    kind: Kind
+    model: str
+    engine_hours: float | None
+    # Engine hours at the last service done per service-interval rule key.
+    last_service_h: Mapping[str, float] = field(default_factory=dict)
+    active_dtcs: Sequence[Dtc] = ()
+    faults_ts: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    machine_id: int
+    rule_key: str
+    rule_kind: str
+    title: str
+    priority: Priority
+    evidence: dict[str, object]
+    parts: tuple[PartLine, ...] = ()
+
+
+def evaluate(rules: Sequence[Rule], machines: Sequence[MachineView], now: datetime) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in rules:
+        covered = [m for m in machines if rule.applies_to.matches(m.kind, m.model)]
+        if not covered:
+            continue
+        match rule:
+            case ServiceInterval():
+                findings.extend(_service_due(rule, covered, now))
+            case FaultCode():
+                findings.extend(_fault_active(rule, covered, now))
+    return findings
+
+
+def next_due_h(every_h: float, engine_hours: np.ndarray, last_service_h: np.ndarray) -> np.ndarray:
+    """Engine hours at which the next service is due.
+
+    Without a service record (NaN), the machine is assumed serviced on schedule, so the next due
+    point is the next multiple of the interval; otherwise it is one interval after the last service.
+    """
+    assumed = (np.floor(engine_hours / every_h) + 1.0) * every_h
+    return np.where(np.isnan(last_service_h), assumed, last_service_h + every_h)
+
+
+def _service_due(rule: ServiceInterval, machines: Sequence[MachineView], now: datetime) -> list[Finding]:
+    with_hours = [m for m in machines if m.engine_hours is not None]
+    if not with_hours:
+        return []
+    hours = np.array([m.engine_hours for m in with_hours], dtype=np.float64)
+    last = np.array([m.last_service_h.get(rule.key, np.nan) for m in with_hours], dtype=np.float64)
+    due = next_due_h(rule.every_h, hours, last)
+    fires = hours >= due - rule.lead_h
+    return [
+        Finding(
+            machine_id=m.machine_id,
+            rule_key=rule.key,
+            rule_kind="service_interval",
+            title=rule.title or f"{rule.every_h:g}-hour service",
+            priority=rule.priority,
+            evidence={
+                "at": now.isoformat(),
+                "engine_hours": round(float(hours[i]), 2),
+                "due_at_h": float(due[i]),
+                "every_h": rule.every_h,
+                "lead_h": rule.lead_h,
+            },
+            parts=tuple(rule.parts),
+        )
+        for i, m in enumerate(with_hours)
+        if fires[i]
+    ]
+
+
+def _fault_active(rule: FaultCode, machines: Sequence[MachineView], now: datetime) -> list[Finding]:
+    findings: list[Finding] = []
+    for m in machines:
+        for dtc in m.active_dtcs:
+            if dtc.spn == rule.spn and (not rule.fmi or dtc.fmi in rule.fmi):
+                findings.append(
+                    Finding(
+                        machine_id=m.machine_id,
+                        rule_key=rule.key,
+                        rule_kind="fault_code",
+                        title=rule.title or f"SPN {rule.spn} FMI {dtc.fmi}",
+                        priority=rule.priority,
+                        evidence={
+                            "at": now.isoformat(),
+                            "spn": dtc.spn,
+                            "fmi": dtc.fmi,
+                            "oc": dtc.oc,
+                            "reported_at": m.faults_ts.isoformat() if m.faults_ts else None,
+                            "engine_hours": m.engine_hours,
+                            "action": rule.action,
+                        },
+                        parts=tuple(rule.parts),
+                    )
+                )
+                break  # one finding per machine and rule, whichever FMI matched first
+    return findings

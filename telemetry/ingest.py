@@ -1,0 +1,266 @@
+"""MQTT ingest worker: paho-mqtt 2.x, MQTT v5, QoS 1, persistent session, shared subscription.
+
+A message is acknowledged only after the transaction holding its rows has committed. A crash before
+the commit means the broker redelivers it; a redelivery after the commit is absorbed by the unique
+keys. While the database is down nothing is acknowledged, so the broker stops sending once
+ReceiveMaximum messages are outstanding: back-pressure, not loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ironlink.settings import Settings
+from telemetry import store
+from telemetry.batcher import Batcher
+from telemetry.machines import MachineDirectory
+from telemetry.validate import Address, Reject, parse_topic, validate
+from telemetry.wire import SUBSCRIPTION, Dm1, Reading
+
+log = logging.getLogger(__name__)
+
+# After a failed commit, wait before retrying the same batch; doubling up to the cap keeps a down
+# database from being hammered while the broker holds the unacknowledged messages.
+RETRY_INITIAL_S: Final = 0.5
+RETRY_MAX_S: Final = 15.0
+STATS_EVERY_S: Final = 10.0
+
+OnCommitted = Callable[[psycopg.Connection[tuple[object, ...]], store.BatchResult], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int  # the MQTT connection it arrived on; acks go only to that connection
+
+
+@dataclass(slots=True)
+class Stats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    batches: int = 0
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker_index: int = 0,
+        on_committed: OnCommitted | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client_id = f"ironlink-{settings.ingest_group}-{worker_index}"
+        self.on_committed = on_committed
+        self.stop = stop or threading.Event()
+        self.stats = Stats()
+        self.subscribed = threading.Event()
+        self._inbox: queue.Queue[Incoming] = queue.Queue()
+        self._generation = 0
+        self._batcher: Batcher[Incoming] = Batcher(
+            max_items=settings.ingest_batch_max, max_wait_s=settings.ingest_flush_s, clock=time.monotonic
+        )
+        self._client = self._make_client()
+
+    # --- MQTT (network thread) -------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        client.username_pw_set(self.settings.mqtt_user, self.settings.mqtt_password)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Bound paho's own queue of outgoing packets (acks); far above what a batch needs.
+        client.max_inflight_messages_set(65_535)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT connect refused: %s", reason)
+            return
+        self._generation += 1
+        topic = f"$share/{self.settings.ingest_group}/{SUBSCRIPTION}"
+        client.subscribe(topic, qos=1)
+        log.info("connected as %s, subscribed to %s", self.client_id, topic)
+        self.subscribed.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        self._generation += 1
+        self.subscribed.clear()
+        if not self.stop.is_set():
+            log.warning("MQTT disconnected (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(Incoming(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+
+    def _connect(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
+        # Mosquitto sends only 20 unacknowledged QoS 1 messages unless told more; a batch holds
+        # messages unacknowledged until commit, so allow two batches in flight.
+        props.ReceiveMaximum = min(65_535, 2 * self.settings.ingest_batch_max)
+        self._client.connect_async(
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
+            keepalive=30,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    # --- batching and storage (worker thread) ----------------------------------------------
+
+    def run(self) -> None:
+        directory_conn = psycopg.connect(self.settings.database_url, autocommit=True)
+        conn = self._db_connect()
+        directory = MachineDirectory(directory_conn)
+        self._connect()
+        last_stats = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                try:
+                    item = self._inbox.get(timeout=self._batcher.wait_s() if len(self._batcher) else 0.1)
+                    self._batcher.add(item)
+                    while len(self._batcher) < self.settings.ingest_batch_max:
+                        self._batcher.add(self._inbox.get_nowait())
+                except queue.Empty:
+                    pass
+                if self._batcher.due():
+                    conn = self._flush(conn, directory)
+                if time.monotonic() - last_stats >= STATS_EVERY_S:
+                    last_stats = time.monotonic()
+                    log.info("ingest %s: %s", self.client_id, self.stats)
+            # Drain what already arrived so a clean stop acknowledges everything it stored.
+            while True:
+                try:
+                    self._batcher.add(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if len(self._batcher):
+                conn = self._flush(conn, directory, retry=False)
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+            conn.close()
+            directory_conn.close()
+
+    def _db_connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        delay = RETRY_INITIAL_S
+        while True:
+            try:
+                conn = psycopg.connect(self.settings.database_url, autocommit=True)
+                store.prepare(conn)
+                return conn
+            except psycopg.OperationalError as exc:
+                if self.stop.is_set():
+                    raise
+                log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(RETRY_MAX_S, delay * 2)
+
+    def _flush(
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        directory: MachineDirectory,
+        *,
+        retry: bool = True,
+    ) -> psycopg.Connection[tuple[object, ...]]:
+        items = self._batcher.take()
+        generation = self._generation
+        # Messages from an earlier connection will be redelivered by the broker; acking them on the
+        # new connection would acknowledge the wrong packet ids.
+        items = [i for i in items if i.generation == generation]
+        if not items:
+            return conn
+        delay = RETRY_INITIAL_S
+        while True:
+            try:
+                result = self._store(conn, directory, items)
+                break
+            except psycopg.OperationalError as exc:
+                if not retry or self.stop.is_set():
+                    log.error("batch of %d not stored (%s); broker will redeliver", len(items), exc)
+                    return conn
+                log.warning("batch not stored (%s); retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(RETRY_MAX_S, delay * 2)
+                conn.close()
+                conn = self._db_connect()
+                directory.reconnect(self.settings.database_url)
+        for item in items:
+            if item.generation == self._generation:
+                self._client.ack(item.mid, item.qos)
+        self.stats.received += len(items)
+        self.stats.stored += result.readings_stored
+        self.stats.duplicates += result.duplicates
+        self.stats.rejected += result.rejected
+        self.stats.batches += 1
+        if self.on_committed is not None and result.machine_ids:
+            try:
+                self.on_committed(conn, result)
+            except Exception:
+                # The batch is committed and acknowledged; the periodic sweeps catch up on findings.
+                log.exception("after-commit hook failed for %d machines", len(result.machine_ids))
+        return conn
+
+    def _store(
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        directory: MachineDirectory,
+        items: list[Incoming],
+    ) -> store.BatchResult:
+        now = datetime.now(UTC)
+        readings: list[tuple[int, Reading]] = []
+        reports: list[tuple[int, Dm1]] = []
+        statuses: list[store.StatusUpdate] = []
+        rejected: list[store.RejectedMessage] = []
+        addresses = [parse_topic(i.topic) for i in items]
+        directory.resolve({a.serial for a in addresses if isinstance(a, Address)})
+        for item, address in zip(items, addresses, strict=True):
+            if isinstance(address, Reject):
+                rejected.append(store.RejectedMessage(item.topic, item.payload, address.reason, address.detail))
+                continue
+            machine = directory.get(address.serial)
+            outcome = validate(address, machine, item.payload, now)
+            for reject in outcome.rejects:
+                log.warning("rejected %s on %s: %s", reject.reason, item.topic[:200], reject.detail[:200])
+                rejected.append(store.RejectedMessage(item.topic, item.payload, reject.reason, reject.detail))
+            if machine is None:
+                continue
+            readings.extend((machine.id, r) for r in outcome.readings)
+            reports.extend((machine.id, r) for r in outcome.reports)
+            if outcome.status is not None:
+                statuses.append(store.StatusUpdate(machine.id, outcome.status.online, outcome.status.ts or now))
+        with conn.transaction():
+            return store.write_batch(
+                conn, readings=readings, reports=reports, statuses=statuses, rejected=rejected
+            )

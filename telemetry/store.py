@@ -1,0 +1,227 @@
+"""Write side of telemetry: binary COPY into staging, INSERT ... ON CONFLICT DO NOTHING into the
+hypertables, machine_state upserted once per machine per batch, rejected messages kept.
+
+Every function takes a connection inside the caller's transaction and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, LiteralString, TypeVar
+
+import msgspec
+import psycopg
+
+from telemetry.wire import Dm1, Reading
+
+_Timed = TypeVar("_Timed", Reading, Dm1)
+
+READING_COLUMNS: Final = (
+    "machine_id", "ts", "seq", "engine_hours", "rpm", "load_pct", "coolant_c", "oil_kpa",
+    "fuel_pct", "fuel_lph", "def_pct", "battery_v", "hyd_oil_c", "hyd_bar", "lat", "lon",
+    "speed_kmh", "pto_rpm", "boom_cycles",
+)  # fmt: skip
+READING_TYPES: Final = (
+    "int8", "timestamptz", "int8", "float8", "float4", "float4", "float4", "float4",
+    "float4", "float4", "float4", "float4", "float4", "float4", "float8", "float8",
+    "float4", "float4", "int8",
+)  # fmt: skip
+_READING_SIGNALS: Final = READING_COLUMNS[3:]
+
+CREATE_STAGING: Final[LiteralString] = """
+CREATE TEMP TABLE IF NOT EXISTS readings_stage
+    (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS faults_stage
+    (LIKE faults INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+"""
+COPY_READINGS_STAGE: Final[LiteralString] = (
+    "COPY readings_stage (machine_id, ts, seq, engine_hours, rpm, load_pct, coolant_c, oil_kpa,"
+    " fuel_pct, fuel_lph, def_pct, battery_v, hyd_oil_c, hyd_bar, lat, lon, speed_kmh, pto_rpm,"
+    " boom_cycles) FROM STDIN (FORMAT BINARY)"
+)
+INSERT_READINGS_FROM_STAGING: Final[LiteralString] = """
+INSERT INTO readings SELECT * FROM readings_stage ON CONFLICT DO NOTHING
+"""
+COPY_FAULTS_STAGE: Final[LiteralString] = (
+    "COPY faults_stage (machine_id, ts, seq, spn, fmi, oc, lamp) FROM STDIN (FORMAT BINARY)"
+)
+INSERT_FAULTS_FROM_STAGING: Final[LiteralString] = """
+INSERT INTO faults SELECT * FROM faults_stage ON CONFLICT DO NOTHING
+"""
+# A late reading never moves state backwards: the row changes only for a newer measured ts.
+UPSERT_STATE_FROM_READINGS: Final[LiteralString] = """
+INSERT INTO machine_state AS s (machine_id, ts, seq, engine_hours, fuel_pct, coolant_c, lat, lon)
+SELECT * FROM unnest(%(machine_id)s::int8[], %(ts)s::timestamptz[], %(seq)s::int8[],
+                     %(engine_hours)s::float8[], %(fuel_pct)s::float4[], %(coolant_c)s::float4[],
+                     %(lat)s::float8[], %(lon)s::float8[])
+ON CONFLICT (machine_id) DO UPDATE SET
+    ts = EXCLUDED.ts,
+    seq = EXCLUDED.seq,
+    engine_hours = EXCLUDED.engine_hours,
+    fuel_pct = COALESCE(EXCLUDED.fuel_pct, s.fuel_pct),
+    coolant_c = COALESCE(EXCLUDED.coolant_c, s.coolant_c),
+    lat = COALESCE(EXCLUDED.lat, s.lat),
+    lon = COALESCE(EXCLUDED.lon, s.lon),
+    received_at = now()
+WHERE s.ts IS NULL OR s.ts <= EXCLUDED.ts
+"""
+UPSERT_STATE_FROM_FAULTS: Final[LiteralString] = """
+INSERT INTO machine_state AS s (machine_id, faults_ts, active_faults)
+SELECT * FROM unnest(%(machine_id)s::int8[], %(ts)s::timestamptz[], %(active)s::jsonb[])
+ON CONFLICT (machine_id) DO UPDATE SET
+    faults_ts = EXCLUDED.faults_ts,
+    active_faults = EXCLUDED.active_faults,
+    received_at = now()
+WHERE s.faults_ts IS NULL OR s.faults_ts <= EXCLUDED.faults_ts
+"""
+UPSERT_STATE_FROM_STATUS: Final[LiteralString] = """
+INSERT INTO machine_state AS s (machine_id, online, status_ts)
+VALUES (%(machine_id)s, %(online)s, %(ts)s)
+ON CONFLICT (machine_id) DO UPDATE SET online = EXCLUDED.online, status_ts = EXCLUDED.status_ts
+WHERE s.status_ts IS NULL OR s.status_ts <= EXCLUDED.status_ts
+"""
+INSERT_REJECTED: Final[LiteralString] = """
+INSERT INTO rejected (topic, payload, reason, detail)
+VALUES (%(topic)s, %(payload)s, %(reason)s, %(detail)s)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedMessage:
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    machine_id: int
+    online: bool
+    ts: datetime
+
+
+@dataclass(slots=True)
+class BatchResult:
+    readings_in: int = 0
+    readings_stored: int = 0
+    reports_in: int = 0
+    fault_rows_stored: int = 0
+    rejected: int = 0
+    machine_ids: set[int] = field(default_factory=set)
+
+    @property
+    def duplicates(self) -> int:
+        return self.readings_in - self.readings_stored
+
+
+def prepare(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Creates the per-session staging tables; call once per connection, outside a batch."""
+    conn.execute(CREATE_STAGING)
+
+
+def write_batch(
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    readings: Sequence[tuple[int, Reading]],
+    reports: Sequence[tuple[int, Dm1]],
+    statuses: Sequence[StatusUpdate] = (),
+    rejected: Sequence[RejectedMessage] = (),
+) -> BatchResult:
+    """Stores one batch; the caller commits and only then acknowledges the messages."""
+    result = BatchResult(readings_in=len(readings), reports_in=len(reports), rejected=len(rejected))
+    if readings:
+        result.readings_stored = _store_readings(conn, readings)
+        _upsert_state_from_readings(conn, readings)
+    if reports:
+        result.fault_rows_stored = _store_reports(conn, reports)
+        _upsert_state_from_reports(conn, reports)
+    for status in statuses:
+        conn.execute(
+            UPSERT_STATE_FROM_STATUS,
+            {"machine_id": status.machine_id, "online": status.online, "ts": status.ts},
+        )
+    if rejected:
+        with conn.cursor() as cur:
+            cur.executemany(
+                INSERT_REJECTED,
+                [{"topic": r.topic, "payload": r.payload, "reason": r.reason, "detail": r.detail}
+                 for r in rejected],
+            )
+    result.machine_ids.update(m for m, _ in readings)
+    result.machine_ids.update(m for m, _ in reports)
+    return result
+
+
+def _store_readings(
+    conn: psycopg.Connection[tuple[object, ...]], readings: Sequence[tuple[int, Reading]]
+) -> int:
+    with conn.cursor() as cur:
+        with cur.copy(COPY_READINGS_STAGE) as copy:
+            copy.set_types(READING_TYPES)
+            for machine_id, r in readings:
+                copy.write_row((
+                    machine_id, r.ts, r.seq, r.engine_hours, r.rpm, r.load_pct, r.coolant_c,
+                    r.oil_kpa, r.fuel_pct, r.fuel_lph, r.def_pct, r.battery_v, r.hyd_oil_c,
+                    r.hyd_bar, r.lat, r.lon, r.speed_kmh, r.pto_rpm, r.boom_cycles,
+                ))  # fmt: skip
+        cur.execute(INSERT_READINGS_FROM_STAGING)
+        return cur.rowcount
+
+
+def _store_reports(conn: psycopg.Connection[tuple[object, ...]], reports: Sequence[tuple[int, Dm1]]) -> int:
+    with conn.cursor() as cur:
+        with cur.copy(COPY_FAULTS_STAGE) as copy:
+            copy.set_types(("int8", "timestamptz", "int8", "int4", "int2", "int2", "text"))
+            for machine_id, report in reports:
+                for dtc in report.active:
+                    copy.write_row((machine_id, report.ts, report.seq, dtc.spn, dtc.fmi, dtc.oc, str(dtc.lamp)))
+        cur.execute(INSERT_FAULTS_FROM_STAGING)
+        return cur.rowcount
+
+
+def _latest_per_machine(items: Iterable[tuple[int, _Timed]]) -> dict[int, _Timed]:
+    latest: dict[int, _Timed] = {}
+    for machine_id, item in items:
+        current = latest.get(machine_id)
+        if current is None or (item.ts, item.seq) > (current.ts, current.seq):
+            latest[machine_id] = item
+    return latest
+
+
+def _upsert_state_from_readings(
+    conn: psycopg.Connection[tuple[object, ...]], readings: Sequence[tuple[int, Reading]]
+) -> None:
+    latest = _latest_per_machine(readings)
+    ids = sorted(latest)  # a fixed lock order keeps concurrent workers from deadlocking
+    rows = [latest[i] for i in ids]
+    conn.execute(
+        UPSERT_STATE_FROM_READINGS,
+        {
+            "machine_id": ids,
+            "ts": [r.ts for r in rows],
+            "seq": [r.seq for r in rows],
+            "engine_hours": [r.engine_hours for r in rows],
+            "fuel_pct": [r.fuel_pct for r in rows],
+            "coolant_c": [r.coolant_c for r in rows],
+            "lat": [r.lat for r in rows],
+            "lon": [r.lon for r in rows],
+        },
+    )
+
+
+def _upsert_state_from_reports(
+    conn: psycopg.Connection[tuple[object, ...]], reports: Sequence[tuple[int, Dm1]]
+) -> None:
+    latest = _latest_per_machine(reports)
+    ids = sorted(latest)
+    conn.execute(
+        UPSERT_STATE_FROM_FAULTS,
+        {
+            "machine_id": ids,
+            "ts": [latest[i].ts for i in ids],
+            "active": [msgspec.json.encode(latest[i].active).decode() for i in ids],
+        },
+    )

@@ -1,0 +1,171 @@
+"""Pure validation: (topic, payload) -> accepted rows and rejects with a reason. No I/O.
+
+A store-and-forward batch is validated reading by reading, so one bad reading never costs the good
+ones beside it.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import msgspec
+
+from telemetry.signals import BY_NAME
+from telemetry.wire import TOPIC_ROOT, Channel, Dm1, FaultsPayload, Kind, Reading, Status, TelemetryPayload
+
+# Controllers buffer for days in coverage gaps; 256 KiB holds ~1,500 buffered readings per message,
+# beyond which a controller must split its backlog.
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+# Controller clocks drift; more than this ahead of the server is a broken clock, not skew.
+MAX_FUTURE: Final = timedelta(minutes=5)
+EARLIEST_TS: Final = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_SEQ: Final = 2**63 - 1
+
+
+class Reason(enum.StrEnum):
+    BAD_TOPIC = "bad_topic"
+    OVERSIZE = "oversize"
+    NOT_JSON = "not_json"
+    BAD_SCHEMA = "bad_schema"
+    UNKNOWN_MACHINE = "unknown_machine"
+    KIND_MISMATCH = "kind_mismatch"
+    NON_FINITE = "non_finite"
+    OUT_OF_RANGE = "out_of_range"
+    NO_TIMEZONE = "no_timezone"
+    FUTURE_TS = "future_ts"
+    ANCIENT_TS = "ancient_ts"
+    BAD_SEQ = "bad_seq"
+    BAD_DTC = "bad_dtc"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    kind: Kind
+    serial: str
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class MachineRef:
+    id: int
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    reason: Reason
+    detail: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    readings: list[Reading] = field(default_factory=list)
+    reports: list[Dm1] = field(default_factory=list)
+    status: Status | None = None
+    rejects: list[Reject] = field(default_factory=list)
+
+
+_telemetry_decoder = msgspec.json.Decoder(TelemetryPayload)
+_faults_decoder = msgspec.json.Decoder(FaultsPayload)
+_status_decoder = msgspec.json.Decoder(Status)
+_SIGNAL_FIELDS: Final = tuple(f for f in Reading.__struct_fields__ if f in BY_NAME)
+
+
+def parse_topic(topic: str) -> Address | Reject:
+    parts = topic.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
+        return Reject(Reason.BAD_TOPIC, f"expected {TOPIC_ROOT}/<kind>/<serial>/<channel>")
+    _, _, kind, serial, channel = parts
+    try:
+        return Address(Kind(kind), serial, Channel(channel))
+    except ValueError:
+        return Reject(Reason.BAD_TOPIC, f"unknown kind or channel in {topic[:200]!r}")
+
+
+def _check_time(ts: datetime, now: datetime) -> Reject | None:
+    if ts.tzinfo is None:
+        return Reject(Reason.NO_TIMEZONE, "ts must carry a UTC offset, e.g. 2026-11-23T09:00:00Z")
+    if ts > now + MAX_FUTURE:
+        return Reject(Reason.FUTURE_TS, f"ts {ts.isoformat()} is ahead of server time {now.isoformat()}")
+    if ts < EARLIEST_TS:
+        return Reject(Reason.ANCIENT_TS, f"ts {ts.isoformat()} is before {EARLIEST_TS.date()}")
+    return None
+
+
+def _check_seq(seq: int) -> Reject | None:
+    if not 0 <= seq <= MAX_SEQ:
+        return Reject(Reason.BAD_SEQ, f"seq {seq} outside 0..2^63-1")
+    return None
+
+
+def check_reading(reading: Reading, kind: Kind, now: datetime) -> Reject | None:
+    if rejected := _check_seq(reading.seq) or _check_time(reading.ts, now):
+        return rejected
+    for name in _SIGNAL_FIELDS:
+        value = getattr(reading, name)
+        if value is None:
+            continue
+        signal = BY_NAME[name]
+        if isinstance(value, float) and not math.isfinite(value):
+            return Reject(Reason.NON_FINITE, f"seq {reading.seq}: {name} is {value}")
+        if kind not in signal.kinds:
+            return Reject(Reason.KIND_MISMATCH, f"seq {reading.seq}: {name} is not reported by a {kind}")
+        if not signal.lo <= value <= signal.hi:
+            return Reject(
+                Reason.OUT_OF_RANGE,
+                f"seq {reading.seq}: {name}={value} outside {signal.lo}..{signal.hi} {signal.unit}",
+            )
+    return None
+
+
+def check_report(report: Dm1, now: datetime) -> Reject | None:
+    if rejected := _check_seq(report.seq) or _check_time(report.ts, now):
+        return rejected
+    for dtc in report.active:
+        if not (0 <= dtc.spn <= 524_287 and 0 <= dtc.fmi <= 31 and 0 <= dtc.oc <= 126):
+            return Reject(Reason.BAD_DTC, f"seq {report.seq}: SPN {dtc.spn} FMI {dtc.fmi} OC {dtc.oc}")
+    return None
+
+
+def validate(address: Address, machine: MachineRef | None, payload: bytes, now: datetime) -> Outcome:
+    """Validates one message for an already parsed topic; machine is None for an unknown serial."""
+    out = Outcome()
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        out.rejects.append(Reject(Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}"))
+        return out
+    if machine is None:
+        out.rejects.append(Reject(Reason.UNKNOWN_MACHINE, f"no machine with serial {address.serial!r}"))
+        return out
+    if machine.kind is not address.kind:
+        detail = f"{address.serial} is a {machine.kind}, topic says {address.kind}"
+        out.rejects.append(Reject(Reason.KIND_MISMATCH, detail))
+        return out
+    try:
+        match address.channel:
+            case Channel.TELEMETRY:
+                decoded = _telemetry_decoder.decode(payload)
+                for reading in decoded if isinstance(decoded, list) else [decoded]:
+                    if rejected := check_reading(reading, machine.kind, now):
+                        out.rejects.append(rejected)
+                    else:
+                        out.readings.append(reading)
+            case Channel.FAULTS:
+                decoded_faults = _faults_decoder.decode(payload)
+                for report in decoded_faults if isinstance(decoded_faults, list) else [decoded_faults]:
+                    if rejected := check_report(report, now):
+                        out.rejects.append(rejected)
+                    else:
+                        out.reports.append(report)
+            case Channel.STATUS:
+                out.status = _status_decoder.decode(payload)
+            case Channel.EVENTS:
+                pass  # Accepted and not stored yet: no consumer of machine events exists.
+    except msgspec.ValidationError as exc:
+        out.rejects.append(Reject(Reason.BAD_SCHEMA, str(exc)[:500]))
+    except msgspec.DecodeError as exc:
+        out.rejects.append(Reject(Reason.NOT_JSON, str(exc)[:500]))
+    return out
