@@ -1,4 +1,5 @@
-"""create_app(settings): routers, problem details, and a connection pool opened for the app's life."""
+"""create_app(settings): routers, problem details, and a connection pool opened for the app's
+life."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""API keys: `il_<prefix>_<secret>`; only the SHA-256 of the whole key is stored. The prefix finds the
+"""API keys: `il_<prefix>_<secret>`; only the SHA-256 of the whole key is stored. The prefix
+finds the
 row, and the hash is compared in constant time. Keys carry 256 bits of randomness, so a fast hash is
 enough (no password stretching needed)."""
 
@@ -62,8 +63,14 @@ def create_key(
     prefix, key = new_key()
     conn.execute(
         INSERT_KEY,
-        {"prefix": prefix, "hash": _digest(key), "role": str(role), "owner_id": owner_id,
-         "dealer_id": dealer_id, "label": label},
+        {
+            "prefix": prefix,
+            "hash": _digest(key),
+            "role": str(role),
+            "owner_id": owner_id,
+            "dealer_id": dealer_id,
+            "label": label,
+        },
     )
     return key
 

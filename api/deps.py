@@ -31,10 +31,10 @@ def get_principal(
         raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
     principal = authenticate(conn, credentials.credentials)
     if principal is None:
-        raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
     return principal
-
-
 
 
 def require_owner(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

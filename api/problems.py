@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from fastapi import FastAPI, Request
@@ -13,15 +14,33 @@ from maintenance.errors import Conflict, DomainError, Invalid, NotFound
 
 MEDIA_TYPE: Final = "application/problem+json"
 STATUS_BY_ERROR: Final[dict[type[DomainError], int]] = {NotFound: 404, Conflict: 409, Invalid: 422}
-TITLES: Final = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                 405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Content",
-                 429: "Too Many Requests", 500: "Internal Server Error"}
+TITLES: Final = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
 
 
-def problem(status: int, detail: str, *, slug: str | None = None, headers: dict[str, str] | None = None,
-            **extra: object) -> JSONResponse:
+def _slug(status: int) -> str:
+    return TITLES.get(status, "error").lower().replace(" ", "-")
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: object,
+) -> JSONResponse:
     body: dict[str, object] = {
-        "type": f"https://ironlink.dev/problems/{slug or TITLES.get(status, 'error').lower().replace(' ', '-')}",
+        "type": f"https://ironlink.dev/problems/{slug or _slug(status)}",
         "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -41,5 +60,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
         return problem(422, "request failed validation", slug="invalid-request", errors=errors)

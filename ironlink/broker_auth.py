@@ -1,6 +1,7 @@
 """Mosquitto credentials: the password file in Mosquitto 2's PBKDF2-SHA512 format, and reloads.
 
-The broker allows no anonymous clients. Services have their own users; each machine is a user named by
+The broker allows no anonymous clients. Services have their own users; each machine is a user
+named by
 its serial, and the ACL (docker/mosquitto/acl) lets it publish only under its own serial.
 """
 
@@ -13,11 +14,14 @@ import hmac
 import os
 import secrets
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-# Mosquitto 2's mosquitto_passwd writes $7$ entries: PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt.
+from ironlink.settings import Settings
+
+# Mosquitto 2's mosquitto_passwd writes $7$ entries: PBKDF2-HMAC-SHA512, 101 iterations, 12-byte
+# salt.
 PBKDF2_ITERATIONS: Final = 101
 SALT_BYTES: Final = 12
 
@@ -38,7 +42,9 @@ def verify_password(password: str, entry: str) -> bool:
         return False
     salt = base64.b64decode(salt_b64)
     expected = base64.b64decode(digest_b64)
-    got = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(iterations), dklen=len(expected))
+    got = hashlib.pbkdf2_hmac(
+        "sha512", password.encode(), salt, int(iterations), dklen=len(expected)
+    )
     return hmac.compare_digest(got, expected)
 
 
@@ -58,7 +64,8 @@ def read_passwd(path: Path) -> dict[str, str]:
 
 
 def upsert_users(path: Path, users: Mapping[str, str]) -> bool:
-    """Adds or updates users (name -> clear password) and keeps the others; True if the file changed.
+    """Adds or updates users (name -> clear password) and keeps the others; True if the file
+    changed.
 
     Entries whose stored hash already matches are left alone, so a re-run rewrites nothing.
     """
@@ -91,3 +98,16 @@ def reload_broker(pid_file: Path) -> bool:
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return False
     return True
+
+
+def sync_users(settings: Settings, serials: Sequence[str]) -> bool:
+    """Writes the ingest service's and these machines' credentials into the broker's password file
+    and makes a local broker reload it; True if the file changed."""
+    if not settings.mqtt_passwd_file:
+        return False
+    users = {settings.mqtt_user: settings.mqtt_password}
+    users.update({s: device_password(settings.device_secret, s) for s in serials})
+    changed = upsert_users(Path(settings.mqtt_passwd_file), users)
+    if changed and settings.mqtt_pid_file:
+        reload_broker(Path(settings.mqtt_pid_file))
+    return changed

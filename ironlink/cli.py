@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ironlink import broker_auth, log as logsetup, migrate
+from ironlink import broker_auth, migrate
+from ironlink import log as logsetup
 from ironlink.settings import Settings, SettingsError, load
 
 log = logging.getLogger("ironlink")
@@ -40,25 +41,19 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def sync_broker_users(settings: Settings, serials: Sequence[str]) -> bool:
-    """Writes service and machine credentials into the broker's password file and reloads it."""
-    if not settings.mqtt_passwd_file:
-        return False
-    users = {settings.mqtt_user: settings.mqtt_password}
-    users.update({s: broker_auth.device_password(settings.device_secret, s) for s in serials})
-    changed = broker_auth.upsert_users(Path(settings.mqtt_passwd_file), users)
-    if changed and settings.mqtt_pid_file:
-        broker_auth.reload_broker(Path(settings.mqtt_pid_file))
-    return changed
-
-
 def cmd_broker_sync(settings: Settings, args: argparse.Namespace) -> int:
     from ironlink.db import connect
 
     with connect(settings.database_url) as conn:
-        serials = [str(r[0]) for r in conn.execute("SELECT serial FROM machines ORDER BY serial").fetchall()]
-    changed = sync_broker_users(settings, serials)
-    print(f"broker users: {len(serials)} machines + services ({'updated' if changed else 'unchanged'})")
+        serials = [
+            str(r[0])
+            for r in conn.execute("SELECT serial FROM machines ORDER BY serial").fetchall()
+        ]
+    changed = broker_auth.sync_users(settings, serials)
+    print(
+        f"broker users: {len(serials)} machines + services",
+        "(updated)" if changed else "(unchanged)",
+    )
     return 0
 
 
@@ -78,7 +73,10 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=_ingest_worker, args=(settings, i), daemon=False) for i in range(args.workers)]
+        procs = [
+            ctx.Process(target=_ingest_worker, args=(settings, i), daemon=False)
+            for i in range(args.workers)
+        ]
         for p in procs:
             p.start()
         stop = _stop_on_signals()
@@ -104,7 +102,9 @@ def _ingest_worker(settings: Settings, index: int) -> None:
     def after_commit(conn, result):  # type: ignore[no-untyped-def]
         run_rules(conn, rules=rules, machine_ids=sorted(result.machine_ids), now=datetime.now(UTC))
 
-    IngestWorker(settings, worker_index=index, on_committed=after_commit, stop=_stop_on_signals()).run()
+    IngestWorker(
+        settings, worker_index=index, on_committed=after_commit, stop=_stop_on_signals()
+    ).run()
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
@@ -112,7 +112,9 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning"
+    )
     return 0
 
 
@@ -142,13 +144,21 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         + [(serial_for(Kind.EXCAVATOR, n + 1), Kind.EXCAVATOR) for n in range(args.excavators)]
     )
     config = fleet.FleetConfig(
-        serials=serials, speedup=args.speedup, seed=args.seed, sample_s=args.sample_s,
-        history_h=args.history_h, faulty=args.faulty,
+        serials=serials,
+        speedup=args.speedup,
+        seed=args.seed,
+        sample_s=args.sample_s,
+        history_h=args.history_h,
+        faulty=args.faulty,
     )
     passwords = {s: broker_auth.device_password(settings.device_secret, s) for s, _ in serials}
     sent = fleet.run(
-        config, passwords=passwords, host=settings.mqtt_host, port=settings.mqtt_port,
-        stop=_stop_on_signals(), duration_s=args.duration,
+        config,
+        passwords=passwords,
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        stop=_stop_on_signals(),
+        duration_s=args.duration,
     )
     print(json.dumps({"machines": len(serials), "messages_published": sent}))
     return 0
@@ -157,15 +167,18 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ironlink.demo import run_demo
 
-    return run_demo(settings, duration_s=args.duration, tractors=args.tractors, excavators=args.excavators)
+    return run_demo(
+        settings, duration_s=args.duration, tractors=args.tractors, excavators=args.excavators
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ironlink", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=cmd_migrate)
-    sub.add_parser("broker-sync", help="write machine and service MQTT credentials, reload the broker"
-                   ).set_defaults(func=cmd_broker_sync)
+    sub.add_parser(
+        "broker-sync", help="write machine and service MQTT credentials, reload the broker"
+    ).set_defaults(func=cmd_broker_sync)
     p = sub.add_parser("seed", help="create the demo fleet, owners, dealers and API keys")
     p.add_argument("--tractors", type=int, default=12)
     p.add_argument("--excavators", type=int, default=8)
@@ -183,13 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--excavators", type=int, default=8)
     p.add_argument("--speedup", type=float, default=720.0, help="simulated seconds per wall second")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--sample-s", type=float, default=60.0, help="simulated seconds between readings")
-    p.add_argument("--history-h", type=float, default=24.0, help="simulated hours replayed up to now")
+    p.add_argument(
+        "--sample-s", type=float, default=60.0, help="simulated seconds between readings"
+    )
+    p.add_argument(
+        "--history-h", type=float, default=24.0, help="simulated hours replayed up to now"
+    )
     p.add_argument("--faulty", type=int, default=1, help="machines that develop a cooling fault")
     p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("demo", help="seed, then run simulator, ingest, scheduler and API together")
-    p.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
+    p.add_argument(
+        "--duration", type=float, default=None, help="stop by itself after this many seconds"
+    )
     p.add_argument("--tractors", type=int, default=12)
     p.add_argument("--excavators", type=int, default=8)
     p.set_defaults(func=cmd_demo)

@@ -1,7 +1,8 @@
 """`ironlink demo`: the whole chain on the local services, as separate processes like production.
 
 Seeds the demo fleet, then runs `ironlink ingest`, `scheduler`, `api` and `simulate` as child
-processes, prints progress every few seconds and, when given a duration, stops them cleanly and prints
+processes, prints progress every few seconds and, when given a duration, stops them cleanly and
+prints
 one JSON summary line, checked through the owner API itself.
 """
 
@@ -19,7 +20,7 @@ import urllib.request
 from typing import Final
 
 from api.auth import Role, create_key, revoke_label
-from ironlink import migrate
+from ironlink import broker_auth, migrate
 from ironlink.db import connect
 from ironlink.settings import Settings
 from maintenance.fleet.seed import seed_demo
@@ -39,9 +40,8 @@ SELECT (SELECT count(*) FROM machines),
 
 
 def seed_with_keys(settings: Settings, *, tractors: int, excavators: int) -> dict[str, str]:
-    """Migrates, seeds the fleet, syncs broker users and issues fresh demo keys (old ones revoked)."""
-    from ironlink.cli import sync_broker_users
-
+    """Migrates, seeds the fleet, syncs broker users and issues fresh demo keys (old ones
+    revoked)."""
     migrate.ensure_database(settings.database_url)
     with connect(settings.database_url) as conn:
         migrate.apply(conn, migrate.discover())
@@ -50,10 +50,12 @@ def seed_with_keys(settings: Settings, *, tractors: int, excavators: int) -> dic
             revoke_label(conn, label=DEMO_LABEL)
             keys: dict[str, str] = {}
             for code, owner_id in fleet.owner_ids.items():
-                keys[f"owner:{code}"] = create_key(conn, role=Role.OWNER, owner_id=owner_id, label=DEMO_LABEL)
+                keys[f"owner:{code}"] = create_key(
+                    conn, role=Role.OWNER, owner_id=owner_id, label=DEMO_LABEL
+                )
             keys["dispatcher:all"] = create_key(conn, role=Role.DISPATCHER, label=DEMO_LABEL)
             keys["admin"] = create_key(conn, role=Role.ADMIN, label=DEMO_LABEL)
-    sync_broker_users(settings, [m.serial for m in fleet.machines])
+    broker_auth.sync_users(settings, [m.serial for m in fleet.machines])
     return keys
 
 
@@ -70,7 +72,14 @@ def _counts(settings: Settings) -> dict[str, int]:
     with connect(settings.database_url) as conn:
         row = conn.execute(COUNTS).fetchone()
     assert row is not None
-    names = ("machines", "readings_stored", "faults_stored", "tickets_open", "parts_requests", "rejected")
+    names = (
+        "machines",
+        "readings_stored",
+        "faults_stored",
+        "tickets_open",
+        "parts_requests",
+        "rejected",
+    )
     return dict(zip(names, (int(v) for v in row), strict=True))  # type: ignore[call-overload]
 
 
@@ -89,7 +98,8 @@ def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
 
 
 def _owner_api_check(base: str, keys: dict[str, str]) -> dict[str, object]:
-    """Finds a ticket with parts through its owner's key, and checks another owner gets 404 for it."""
+    """Finds a ticket with parts through its owner's key, and checks another owner gets 404 for
+    it."""
     owner_keys = {k: v for k, v in keys.items() if k.startswith("owner:")}
     for label, key in owner_keys.items():
         status, body = _get(f"{base}/v1/owner/tickets", key)
@@ -114,7 +124,9 @@ def _owner_api_check(base: str, keys: dict[str, str]) -> dict[str, object]:
     return {"ticket_id": None}
 
 
-def run_demo(settings: Settings, *, duration_s: float | None, tractors: int, excavators: int) -> int:
+def run_demo(
+    settings: Settings, *, duration_s: float | None, tractors: int, excavators: int
+) -> int:
     keys = seed_with_keys(settings, tractors=tractors, excavators=excavators)
     base = f"http://{settings.api_host}:{settings.api_port}"
     # Replay three simulated days: within 60 % of a bounded demo, else within two minutes.
@@ -134,19 +146,31 @@ def run_demo(settings: Settings, *, duration_s: float | None, tractors: int, exc
                 pass
             time.sleep(0.2)
         simulator = _spawn(
-            "simulate", "--tractors", str(tractors), "--excavators", str(excavators),
-            "--speedup", f"{speedup:.0f}", "--history-h", str(HISTORY_H),
+            "simulate",
+            "--tractors",
+            str(tractors),
+            "--excavators",
+            str(excavators),
+            "--speedup",
+            f"{speedup:.0f}",
+            "--history-h",
+            str(HISTORY_H),
         )
         print(f"IronLink demo: API at {base} (OpenAPI docs at {base}/docs)", flush=True)
         for label, key in keys.items():
             print(f"  {label:28} {key}", flush=True)
-        owner_label, owner_key = next(iter(keys.items()))
-        print(f"  try: curl -H 'Authorization: Bearer {owner_key}' {base}/v1/owner/tickets", flush=True)
+        owner_key = next(iter(keys.values()))
+        print(
+            f"  try: curl -H 'Authorization: Bearer {owner_key}' {base}/v1/owner/tickets",
+            flush=True,
+        )
         started = time.monotonic()
         while not stop.wait(PROGRESS_EVERY_S):
             elapsed = time.monotonic() - started
             counts = _counts(settings)
-            print(f"[{elapsed:5.0f}s] " + " ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+            print(
+                f"[{elapsed:5.0f}s] " + " ".join(f"{k}={v}" for k, v in counts.items()), flush=True
+            )
             if duration_s is not None and elapsed >= duration_s:
                 break
             if any(p.poll() is not None for p in services):

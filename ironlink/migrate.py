@@ -28,9 +28,12 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 """
-APPLIED: Final[LiteralString] = "SELECT version, name, sha256 FROM schema_migrations ORDER BY version"
+APPLIED: Final[LiteralString] = (
+    "SELECT version, name, sha256 FROM schema_migrations ORDER BY version"
+)
 RECORD: Final[LiteralString] = (
-    "INSERT INTO schema_migrations (version, name, sha256) VALUES (%(version)s, %(name)s, %(sha256)s)"
+    "INSERT INTO schema_migrations (version, name, sha256)"
+    " VALUES (%(version)s, %(name)s, %(sha256)s)"
 )
 # Serialises concurrent runners (e.g. several containers starting at once).
 LOCK_KEY: Final = 0x1A0_0001
@@ -82,7 +85,7 @@ def apply(conn: psycopg.Connection[tuple[object, ...]], migrations: list[Migrati
             if m.version in applied:
                 continue
             with conn.transaction():
-                conn.execute(m.sql.encode())  # type: ignore[arg-type]
+                conn.execute(m.sql.encode())
                 conn.execute(RECORD, {"version": m.version, "name": m.name, "sha256": m.sha256})
             log.info("applied migration %s", m.name)
             done.append(m.name)
@@ -99,5 +102,7 @@ def ensure_database(database_url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname)))
+            conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname))
+            )
             log.info("created database %s", dbname)

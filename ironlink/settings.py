@@ -1,7 +1,9 @@
 """Process settings, read once from the environment in main() and passed down.
 
-Every key is IRONLINK_*; the database can also be named with libpq's PG* variables. Defaults point at
-the project's own local services (scripts/services.sh), so a fresh checkout runs without a .env file.
+Every key is IRONLINK_*; the database can also be named with libpq's PG* variables. Defaults
+point at
+the project's own local services (scripts/services.sh), so a fresh checkout runs without a .env
+file.
 """
 
 from __future__ import annotations

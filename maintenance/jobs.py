@@ -32,7 +32,9 @@ def service_sweep(pool: ConnectionPool, rules: Sequence[Rule]) -> None:
             log.info("service sweep: %d machines, %d tickets opened", len(ids), len(applied.opened))
 
 
-def job_table(pool: ConnectionPool, rules: Sequence[Rule], *, sweep_every_s: float = 60.0) -> list[Job]:
+def job_table(
+    pool: ConnectionPool, rules: Sequence[Rule], *, sweep_every_s: float = 60.0
+) -> list[Job]:
     return [
         Job("service-sweep", sweep_every_s, lambda: service_sweep(pool, rules)),
     ]

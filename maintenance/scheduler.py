@@ -23,7 +23,9 @@ STANDBY_POLL_S: Final = 5.0
 def run(database_url: str, jobs: list[Job], *, stop: threading.Event) -> None:
     with psycopg.connect(database_url, autocommit=True) as lock_conn:
         while not stop.is_set():
-            row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()
+            row = lock_conn.execute(
+                "SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)
+            ).fetchone()
             if row and row[0]:
                 break
             log.info("another scheduler is active; standing by")
@@ -34,8 +36,13 @@ def run(database_url: str, jobs: list[Job], *, stop: threading.Event) -> None:
         scheduler = BackgroundScheduler(timezone="UTC")
         for job in jobs:
             scheduler.add_job(
-                job.func, IntervalTrigger(seconds=job.every_s), id=job.name, name=job.name,
-                max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),  # first run at once
+                job.func,
+                IntervalTrigger(seconds=job.every_s),
+                id=job.name,
+                name=job.name,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),  # first run at once
             )
         scheduler.start()
         try:
@@ -43,4 +50,3 @@ def run(database_url: str, jobs: list[Job], *, stop: threading.Event) -> None:
                 lock_conn.execute("SELECT 1")  # a lost lock connection must end leadership
         finally:
             scheduler.shutdown(wait=True)
-

@@ -35,7 +35,9 @@ class FleetConfig:
 
 
 class SimClock:
-    def __init__(self, *, start: datetime, speedup: float, wall: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, start: datetime, speedup: float, wall: Callable[[], float] = time.monotonic
+    ) -> None:
         self.start, self.speedup, self._wall = start, speedup, wall
         self._wall_start = wall()
 
@@ -49,7 +51,8 @@ def build_fleet(config: FleetConfig, start: datetime) -> list[MachineSim]:
     for index, (serial, kind) in enumerate(config.serials):
         rng = np.random.default_rng([config.seed, index])
         if index == 0:
-            # The first machine is inside the lead window of its next service, so any demo shows one.
+            # The first machine is inside the lead window of its next service, so any demo shows
+            # one.
             hours = DEMO_INTERVAL_H * 4 - 20.0
         else:
             hours = float(rng.uniform(50, 6000))
@@ -84,7 +87,9 @@ def run(
     start = (datetime.now(UTC) - timedelta(hours=config.history_h)).replace(microsecond=0)
     machines = build_fleet(config, start)
     links = {
-        m.serial: ControllerLink(kind=m.kind, serial=m.serial, password=passwords[m.serial], host=host, port=port)
+        m.serial: ControllerLink(
+            kind=m.kind, serial=m.serial, password=passwords[m.serial], host=host, port=port
+        )
         for m in machines
     }
     for link in links.values():

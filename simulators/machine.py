@@ -1,4 +1,5 @@
-"""Controller model of one tractor or excavator: deterministic for a seed, emits wire structs. No I/O.
+"""Controller model of one tractor or excavator: deterministic for a seed, emits wire structs. No
+I/O.
 
 Engine hours accrue only while the engine runs; coolant follows its target with thermal inertia;
 fuel burns with load and is refilled at the start of a working day.
@@ -62,7 +63,9 @@ class MachineSim:
         else:
             load, rpm, fuel_lph = 0.0, 0.0, 0.0
         self.fuel_pct = max(0.0, self.fuel_pct - fuel_lph * dt_s / 3600.0 / p.tank_l * 100.0)
-        target = (p.coolant_warm_c + p.coolant_per_load_c * (load - 50) / 50) if running else AMBIENT_C
+        target = (
+            (p.coolant_warm_c + p.coolant_per_load_c * (load - 50) / 50) if running else AMBIENT_C
+        )
         target += self._cooling_offset(ts, load) if running else 0.0
         self.coolant_c += (target - self.coolant_c) * (1 - math.exp(-dt_s / COOLANT_TAU_S))
         self.coolant_c += float(self.rng.normal(0, 0.3))
@@ -87,7 +90,9 @@ class MachineSim:
             hyd_bar=round(60 + 2.2 * load, 0) if running else 0.0,
             lat=round(self.lat or self.base_lat, 6),
             lon=round(self.lon or self.base_lon, 6),
-            speed_kmh=round(float(self.rng.uniform(4, 12)), 1) if running and self.kind is Kind.TRACTOR else 0.0,
+            speed_kmh=round(float(self.rng.uniform(4, 12)), 1)
+            if running and self.kind is Kind.TRACTOR
+            else 0.0,
             pto_rpm=(540.0 if running else 0.0) if self.kind is Kind.TRACTOR else None,
             boom_cycles=self.boom_cycles if self.kind is Kind.EXCAVATOR else None,
         )

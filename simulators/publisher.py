@@ -1,4 +1,5 @@
-"""One controller's MQTT link: paho 2.x, MQTT v5, QoS 1, its own credentials, birth and last will."""
+"""One controller's MQTT link: paho 2.x, MQTT v5, QoS 1, its own credentials, birth and last
+will."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ class ControllerLink:
         self.client.max_inflight_messages_set(MAX_INFLIGHT)
         self.client.max_queued_messages_set(MAX_QUEUED)
         self.client.reconnect_delay_set(1, 30)
-        self.client.will_set(self._topic(Channel.STATUS), encode(Status(online=False)), qos=1, retain=True)
+        self.client.will_set(
+            self._topic(Channel.STATUS), encode(Status(online=False)), qos=1, retain=True
+        )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.connect_async(host, port, keepalive=30)
@@ -44,7 +47,9 @@ class ControllerLink:
     def _topic(self, channel: Channel) -> str:
         return topic(self.kind, self.serial, channel)
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         if reason.is_failure:
             log.error("%s: connect refused: %s", self.serial, reason)
             return
@@ -52,7 +57,9 @@ class ControllerLink:
         client.publish(self._topic(Channel.STATUS), birth, qos=1, retain=True)
         self.connected.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         self.connected.clear()
 
     def send(self, payload: Reading | list[Reading] | Dm1) -> None:
@@ -74,7 +81,12 @@ class ControllerLink:
         while self.pending() and time.monotonic() < deadline:
             time.sleep(0.05)
         # A clean stop says goodbye on purpose; the last will is for losing the link.
-        self.client.publish(self._topic(Channel.STATUS), encode(Status(online=False, ts=datetime.now(UTC))), qos=1, retain=True)
+        self.client.publish(
+            self._topic(Channel.STATUS),
+            encode(Status(online=False, ts=datetime.now(UTC))),
+            qos=1,
+            retain=True,
+        )
         time.sleep(0.05)
         self.client.disconnect()
         self.client.loop_stop()

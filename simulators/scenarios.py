@@ -1,4 +1,5 @@
-"""Fault scenarios as data: a gradual precursor and the DTC the controller raises past a threshold."""
+"""Fault scenarios as data: a gradual precursor and the DTC the controller raises past a
+threshold."""
 
 from __future__ import annotations
 
@@ -25,5 +26,6 @@ class CoolingDegradation:
 
 Scenario = CoolingDegradation
 
-# The service interval every demo tractor is set just short of, so one comes due within a short demo.
+# The service interval every demo tractor is set just short of, so one comes due within a short
+# demo.
 DEMO_INTERVAL_H: Final = 250.0

@@ -1,6 +1,7 @@
 """A size- and time-bounded buffer with an injected clock; no paho, no psycopg.
 
-Ingest adds items as messages arrive and flushes when the batch is full or its oldest item has waited
+Ingest adds items as messages arrive and flushes when the batch is full or its oldest item has
+waited
 long enough, so a trickle of messages is still committed (and acknowledged) promptly.
 """
 
@@ -34,7 +35,10 @@ class Batcher(Generic[T]):
         if not self._items:
             return False
         assert self._first_at is not None
-        return len(self._items) >= self._max_items or self._clock() - self._first_at >= self._max_wait_s
+        return (
+            len(self._items) >= self._max_items
+            or self._clock() - self._first_at >= self._max_wait_s
+        )
 
     def wait_s(self) -> float:
         """Seconds until the current batch is due by age (max_wait_s when empty)."""

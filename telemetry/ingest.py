@@ -77,7 +77,9 @@ class IngestWorker:
         self._inbox: queue.Queue[Incoming] = queue.Queue()
         self._generation = 0
         self._batcher: Batcher[Incoming] = Batcher(
-            max_items=settings.ingest_batch_max, max_wait_s=settings.ingest_flush_s, clock=time.monotonic
+            max_items=settings.ingest_batch_max,
+            max_wait_s=settings.ingest_flush_s,
+            clock=time.monotonic,
         )
         self._client = self._make_client()
 
@@ -120,10 +122,10 @@ class IngestWorker:
             log.warning("MQTT disconnected (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(Incoming(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+        self._inbox.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
 
     def _connect(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
         # Mosquitto sends only 20 unacknowledged QoS 1 messages unless told more; a batch holds
         # messages unacknowledged until commit, so allow two batches in flight.
@@ -148,7 +150,9 @@ class IngestWorker:
         try:
             while not self.stop.is_set():
                 try:
-                    item = self._inbox.get(timeout=self._batcher.wait_s() if len(self._batcher) else 0.1)
+                    item = self._inbox.get(
+                        timeout=self._batcher.wait_s() if len(self._batcher) else 0.1
+                    )
                     self._batcher.add(item)
                     while len(self._batcher) < self.settings.ingest_batch_max:
                         self._batcher.add(self._inbox.get_nowait())
@@ -247,19 +251,27 @@ class IngestWorker:
         directory.resolve({a.serial for a in addresses if isinstance(a, Address)})
         for item, address in zip(items, addresses, strict=True):
             if isinstance(address, Reject):
-                rejected.append(store.RejectedMessage(item.topic, item.payload, address.reason, address.detail))
+                rejected.append(
+                    store.RejectedMessage(item.topic, item.payload, address.reason, address.detail)
+                )
                 continue
             machine = directory.get(address.serial)
             outcome = validate(address, machine, item.payload, now)
             for reject in outcome.rejects:
-                log.warning("rejected %s on %s: %s", reject.reason, item.topic[:200], reject.detail[:200])
-                rejected.append(store.RejectedMessage(item.topic, item.payload, reject.reason, reject.detail))
+                log.warning(
+                    "rejected %s on %s: %s", reject.reason, item.topic[:200], reject.detail[:200]
+                )
+                rejected.append(
+                    store.RejectedMessage(item.topic, item.payload, reject.reason, reject.detail)
+                )
             if machine is None:
                 continue
             readings.extend((machine.id, r) for r in outcome.readings)
             reports.extend((machine.id, r) for r in outcome.reports)
             if outcome.status is not None:
-                statuses.append(store.StatusUpdate(machine.id, outcome.status.online, outcome.status.ts or now))
+                statuses.append(
+                    store.StatusUpdate(machine.id, outcome.status.online, outcome.status.ts or now)
+                )
         with conn.transaction():
             return store.write_batch(
                 conn, readings=readings, reports=reports, statuses=statuses, rejected=rejected

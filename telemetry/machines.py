@@ -12,14 +12,19 @@ import psycopg
 from telemetry.validate import MachineRef
 from telemetry.wire import Kind
 
-MACHINES_BY_SERIAL: Final[LiteralString] = "SELECT serial, id, kind FROM machines WHERE serial = ANY(%s)"
+MACHINES_BY_SERIAL: Final[LiteralString] = (
+    "SELECT serial, id, kind FROM machines WHERE serial = ANY(%s)"
+)
 # How long an unknown serial stays unknown before the database is asked again.
 UNKNOWN_TTL_S: Final = 10.0
 
 
 class MachineDirectory:
     def __init__(
-        self, conn: psycopg.Connection[tuple[object, ...]], *, clock: Callable[[], float] = time.monotonic
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._conn = conn
         self._clock = clock

@@ -38,6 +38,8 @@ FROM machine_state WHERE machine_id = ANY(%(ids)s)
 """
 
 
-def states(conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]) -> list[MachineState]:
+def states(
+    conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]
+) -> list[MachineState]:
     with conn.cursor(row_factory=class_row(MachineState)) as cur:
         return cur.execute(STATE_OF_MACHINES, {"ids": machine_ids}).fetchall()

@@ -147,8 +147,10 @@ def write_batch(
         with conn.cursor() as cur:
             cur.executemany(
                 INSERT_REJECTED,
-                [{"topic": r.topic, "payload": r.payload, "reason": r.reason, "detail": r.detail}
-                 for r in rejected],
+                [
+                    {"topic": r.topic, "payload": r.payload, "reason": r.reason, "detail": r.detail}
+                    for r in rejected
+                ],
             )
     result.machine_ids.update(m for m, _ in readings)
     result.machine_ids.update(m for m, _ in reports)
@@ -171,13 +173,17 @@ def _store_readings(
         return cur.rowcount
 
 
-def _store_reports(conn: psycopg.Connection[tuple[object, ...]], reports: Sequence[tuple[int, Dm1]]) -> int:
+def _store_reports(
+    conn: psycopg.Connection[tuple[object, ...]], reports: Sequence[tuple[int, Dm1]]
+) -> int:
     with conn.cursor() as cur:
         with cur.copy(COPY_FAULTS_STAGE) as copy:
             copy.set_types(("int8", "timestamptz", "int8", "int4", "int2", "int2", "text"))
             for machine_id, report in reports:
                 for dtc in report.active:
-                    copy.write_row((machine_id, report.ts, report.seq, dtc.spn, dtc.fmi, dtc.oc, str(dtc.lamp)))
+                    copy.write_row(
+                        (machine_id, report.ts, report.seq, dtc.spn, dtc.fmi, dtc.oc, str(dtc.lamp))
+                    )
         cur.execute(INSERT_FAULTS_FROM_STAGING)
         return cur.rowcount
 

@@ -15,7 +15,16 @@ from typing import Final
 import msgspec
 
 from telemetry.signals import BY_NAME
-from telemetry.wire import TOPIC_ROOT, Channel, Dm1, FaultsPayload, Kind, Reading, Status, TelemetryPayload
+from telemetry.wire import (
+    TOPIC_ROOT,
+    Channel,
+    Dm1,
+    FaultsPayload,
+    Kind,
+    Reading,
+    Status,
+    TelemetryPayload,
+)
 
 # Controllers buffer for days in coverage gaps; 256 KiB holds ~1,500 buffered readings per message,
 # beyond which a controller must split its backlog.
@@ -90,7 +99,9 @@ def _check_time(ts: datetime, now: datetime) -> Reject | None:
     if ts.tzinfo is None:
         return Reject(Reason.NO_TIMEZONE, "ts must carry a UTC offset, e.g. 2026-11-23T09:00:00Z")
     if ts > now + MAX_FUTURE:
-        return Reject(Reason.FUTURE_TS, f"ts {ts.isoformat()} is ahead of server time {now.isoformat()}")
+        return Reject(
+            Reason.FUTURE_TS, f"ts {ts.isoformat()} is ahead of server time {now.isoformat()}"
+        )
     if ts < EARLIEST_TS:
         return Reject(Reason.ANCIENT_TS, f"ts {ts.isoformat()} is before {EARLIEST_TS.date()}")
     return None
@@ -113,7 +124,9 @@ def check_reading(reading: Reading, kind: Kind, now: datetime) -> Reject | None:
         if isinstance(value, float) and not math.isfinite(value):
             return Reject(Reason.NON_FINITE, f"seq {reading.seq}: {name} is {value}")
         if kind not in signal.kinds:
-            return Reject(Reason.KIND_MISMATCH, f"seq {reading.seq}: {name} is not reported by a {kind}")
+            return Reject(
+                Reason.KIND_MISMATCH, f"seq {reading.seq}: {name} is not reported by a {kind}"
+            )
         if not signal.lo <= value <= signal.hi:
             return Reject(
                 Reason.OUT_OF_RANGE,
@@ -127,18 +140,24 @@ def check_report(report: Dm1, now: datetime) -> Reject | None:
         return rejected
     for dtc in report.active:
         if not (0 <= dtc.spn <= 524_287 and 0 <= dtc.fmi <= 31 and 0 <= dtc.oc <= 126):
-            return Reject(Reason.BAD_DTC, f"seq {report.seq}: SPN {dtc.spn} FMI {dtc.fmi} OC {dtc.oc}")
+            return Reject(
+                Reason.BAD_DTC, f"seq {report.seq}: SPN {dtc.spn} FMI {dtc.fmi} OC {dtc.oc}"
+            )
     return None
 
 
-def validate(address: Address, machine: MachineRef | None, payload: bytes, now: datetime) -> Outcome:
+def validate(
+    address: Address, machine: MachineRef | None, payload: bytes, now: datetime
+) -> Outcome:
     """Validates one message for an already parsed topic; machine is None for an unknown serial."""
     out = Outcome()
     if len(payload) > MAX_PAYLOAD_BYTES:
         out.rejects.append(Reject(Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}"))
         return out
     if machine is None:
-        out.rejects.append(Reject(Reason.UNKNOWN_MACHINE, f"no machine with serial {address.serial!r}"))
+        out.rejects.append(
+            Reject(Reason.UNKNOWN_MACHINE, f"no machine with serial {address.serial!r}")
+        )
         return out
     if machine.kind is not address.kind:
         detail = f"{address.serial} is a {machine.kind}, topic says {address.kind}"
@@ -155,7 +174,9 @@ def validate(address: Address, machine: MachineRef | None, payload: bytes, now: 
                         out.readings.append(reading)
             case Channel.FAULTS:
                 decoded_faults = _faults_decoder.decode(payload)
-                for report in decoded_faults if isinstance(decoded_faults, list) else [decoded_faults]:
+                for report in (
+                    decoded_faults if isinstance(decoded_faults, list) else [decoded_faults]
+                ):
                     if rejected := check_report(report, now):
                         out.rejects.append(rejected)
                     else:

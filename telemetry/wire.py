@@ -1,8 +1,10 @@
 """The wire contract between controllers and ingest: topics and payload structs. No I/O.
 
-Topic: ironlink/v1/{kind}/{serial}/{channel}. A telemetry message is one Reading (a JSON object) or a
+Topic: ironlink/v1/{kind}/{serial}/{channel}. A telemetry message is one Reading (a JSON object)
+or a
 store-and-forward batch (a JSON array of Readings). A faults message is one Dm1 report or an array.
-Every reading and report carries the controller's own seq, monotonic per machine across channels, and
+Every reading and report carries the controller's own seq, monotonic per machine across channels,
+and
 its measured ts; (machine, seq) identifies it, so a resend is recognised and stored once.
 """
 

@@ -41,8 +41,12 @@ def queue(
         except ValueError:
             raise Invalid("after must be the next_after value of a previous page") from None
     rows = tickets.tickets_for_dispatch(
-        conn, dealer_id=principal.dealer_id, status=str(status) if status else None,
-        after_due=after_due, after_id=after_id, limit=limit,
+        conn,
+        dealer_id=principal.dealer_id,
+        status=str(status) if status else None,
+        after_due=after_due,
+        after_id=after_id,
+        limit=limit,
     )
     last = rows[-1] if len(rows) == limit else None
     return QueuePage(

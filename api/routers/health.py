@@ -18,5 +18,7 @@ class Health(BaseModel):
 
 @router.get("/health", summary="Liveness and database reachability")
 def health(conn: Conn) -> Health:
-    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    row = conn.execute(
+        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+    ).fetchone()
     return Health(status="ok", database="ok", timescaledb=str(row[0]) if row else None)

@@ -21,9 +21,18 @@ Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 
 def _machine_out(row: fleet.MachineRow) -> MachineOut:
     return MachineOut(
-        serial=row.serial, kind=row.kind, model=row.model, year=row.year, dealer=row.dealer_code,
-        engine_hours=row.engine_hours, fuel_pct=row.fuel_pct, coolant_c=row.coolant_c, lat=row.lat,
-        lon=row.lon, last_seen=row.last_seen, online=row.online,
+        serial=row.serial,
+        kind=row.kind,
+        model=row.model,
+        year=row.year,
+        dealer=row.dealer_code,
+        engine_hours=row.engine_hours,
+        fuel_pct=row.fuel_pct,
+        coolant_c=row.coolant_c,
+        lat=row.lat,
+        lon=row.lon,
+        last_seen=row.last_seen,
+        online=row.online,
         active_faults=[ActiveFault.model_validate(f) for f in row.active_faults],
     )
 

@@ -1,4 +1,5 @@
-"""Turns ticket rows and their parts requests into response models (shared by owner and dispatch)."""
+"""Turns ticket rows and their parts requests into response models (shared by owner and
+dispatch)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,35 @@ from api.schemas.owner import PartsRequestOut, TicketOut
 from maintenance.tickets import repo
 
 
-def tickets_out(conn: psycopg.Connection[tuple[object, ...]], rows: list[repo.TicketRow]) -> list[TicketOut]:
+def tickets_out(
+    conn: psycopg.Connection[tuple[object, ...]], rows: list[repo.TicketRow]
+) -> list[TicketOut]:
     parts = repo.parts_for_tickets(conn, [r.id for r in rows])
     return [
         TicketOut(
-            id=r.id, serial=r.serial, owner=r.owner_name, dealer=r.dealer_code, rule_key=r.rule_key,
-            kind=r.kind, title=r.title, priority=r.priority, status=r.status, sla_due_at=r.sla_due_at,
-            opened_at=r.opened_at, last_seen_at=r.last_seen_at, occurrences=r.occurrences,
+            id=r.id,
+            serial=r.serial,
+            owner=r.owner_name,
+            dealer=r.dealer_code,
+            rule_key=r.rule_key,
+            kind=r.kind,
+            title=r.title,
+            priority=r.priority,
+            status=r.status,
+            sla_due_at=r.sla_due_at,
+            opened_at=r.opened_at,
+            last_seen_at=r.last_seen_at,
+            occurrences=r.occurrences,
             evidence=r.evidence,
             parts=[
-                PartsRequestOut(id=p.id, part_no=p.part_no, description=p.description, qty=p.qty,
-                                status=p.status, dealer=p.dealer_code)
+                PartsRequestOut(
+                    id=p.id,
+                    part_no=p.part_no,
+                    description=p.description,
+                    qty=p.qty,
+                    status=p.status,
+                    dealer=p.dealer_code,
+                )
                 for p in parts[r.id]
             ],
         )

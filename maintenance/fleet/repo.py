@@ -24,13 +24,17 @@ FROM machines m
 LEFT JOIN machine_state s ON s.machine_id = m.id
 WHERE m.id = ANY(%(ids)s)
 """
-ACTIVE_MACHINE_IDS: Final[LiteralString] = "SELECT machine_id FROM machine_state WHERE ts IS NOT NULL"
+ACTIVE_MACHINE_IDS: Final[LiteralString] = (
+    "SELECT machine_id FROM machine_state WHERE ts IS NOT NULL"
+)
 
 
-def machine_views(conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]) -> list[MachineView]:
+def machine_views(
+    conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]
+) -> list[MachineView]:
     views: list[MachineView] = []
     rows = conn.execute(MACHINE_VIEWS, {"ids": machine_ids}).fetchall()
-    for machine_id, kind, model, hours, faults, faults_ts, last_service in rows:  # type: ignore[misc]
+    for machine_id, kind, model, hours, faults, faults_ts, last_service in rows:
         views.append(
             MachineView(
                 machine_id=int(machine_id),  # type: ignore[call-overload]
@@ -79,7 +83,8 @@ JOIN dealers d ON d.id = m.dealer_id
 LEFT JOIN machine_state s ON s.machine_id = m.id
 """
 MACHINES_FOR_OWNER: Final[LiteralString] = (
-    _MACHINE_SELECT + " WHERE m.owner_id = %(owner_id)s AND m.serial > %(after)s ORDER BY m.serial LIMIT %(limit)s"
+    _MACHINE_SELECT
+    + " WHERE m.owner_id = %(owner_id)s AND m.serial > %(after)s ORDER BY m.serial LIMIT %(limit)s"
 )
 MACHINE_FOR_OWNER: Final[LiteralString] = (
     _MACHINE_SELECT + " WHERE m.owner_id = %(owner_id)s AND m.serial = %(serial)s"
@@ -87,10 +92,16 @@ MACHINE_FOR_OWNER: Final[LiteralString] = (
 
 
 def machines_for_owner(
-    conn: psycopg.Connection[tuple[object, ...]], *, owner_id: int, after: str = "", limit: int = 100
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    owner_id: int,
+    after: str = "",
+    limit: int = 100,
 ) -> list[MachineRow]:
     with conn.cursor(row_factory=class_row(MachineRow)) as cur:
-        return cur.execute(MACHINES_FOR_OWNER, {"owner_id": owner_id, "after": after, "limit": limit}).fetchall()
+        return cur.execute(
+            MACHINES_FOR_OWNER, {"owner_id": owner_id, "after": after, "limit": limit}
+        ).fetchall()
 
 
 def machine_for_owner(

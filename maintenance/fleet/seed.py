@@ -1,6 +1,7 @@
 """Demo fleet: dealers, owners and machines, created idempotently by natural keys.
 
-The same seed gives the same fleet; machine serials are TR-0001... (tractors), EX-0001... (excavators).
+The same seed gives the same fleet; machine serials are TR-0001... (tractors), EX-0001...
+(excavators).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ OWNERS: Final = (
 )
 TRACTOR_MODELS: Final = ("5075E", "6155M", "8R 370")
 EXCAVATOR_MODELS: Final = ("320 GC", "PC210LC-11", "ZX135US-7")
-TECH_SKILLS: Final = (("engine", "hydraulics"), ("electrical", "aftertreatment"), ("engine", "electrical"))
+TECH_SKILLS: Final = (
+    ("engine", "hydraulics"),
+    ("electrical", "aftertreatment"),
+    ("engine", "electrical"),
+)
 
 UPSERT_DEALER: Final[LiteralString] = """
 INSERT INTO dealers (code, name, region, lat, lon) VALUES (%s, %s, %s, %s, %s)
@@ -39,7 +44,8 @@ INSERT INTO owners (code, name, kind, email, region, dealer_id) VALUES (%s, %s, 
 ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id
 """
 UPSERT_MACHINE: Final[LiteralString] = """
-INSERT INTO machines (serial, kind, model, year, owner_id, dealer_id) VALUES (%s, %s, %s, %s, %s, %s)
+INSERT INTO machines (serial, kind, model, year, owner_id, dealer_id) VALUES (%s, %s, %s, %s, %s,
+%s)
 ON CONFLICT (serial) DO UPDATE SET model = EXCLUDED.model RETURNING id
 """
 INSERT_TECHNICIAN: Final[LiteralString] = """
@@ -85,12 +91,16 @@ def seed_demo(
     for i, (code, name, kind) in enumerate(OWNERS):
         dealer_code, _, region, _, _ = DEALERS[i % len(DEALERS)]
         email = f"service@{code.removeprefix('OWN-').lower()}.example"
-        row = conn.execute(UPSERT_OWNER, (code, name, kind, email, region, dealer_ids[dealer_code])).fetchone()
+        row = conn.execute(
+            UPSERT_OWNER, (code, name, kind, email, region, dealer_ids[dealer_code])
+        ).fetchone()
         assert row is not None
         owner_ids[code] = int(row[0])  # type: ignore[call-overload]
         owner_dealer[code] = dealer_ids[dealer_code]
     machines: list[SeededMachine] = []
-    plan = [(Kind.TRACTOR, n + 1) for n in range(tractors)] + [(Kind.EXCAVATOR, n + 1) for n in range(excavators)]
+    plan = [(Kind.TRACTOR, n + 1) for n in range(tractors)] + [
+        (Kind.EXCAVATOR, n + 1) for n in range(excavators)
+    ]
     owner_codes = [o[0] for o in OWNERS]
     for index, (kind, n) in enumerate(plan):
         owner_code = owner_codes[index % len(owner_codes)]
@@ -98,8 +108,14 @@ def seed_demo(
         serial = serial_for(kind, n)
         row = conn.execute(
             UPSERT_MACHINE,
-            (serial, str(kind), rng.choice(models), rng.randint(2016, 2026), owner_ids[owner_code],
-             owner_dealer[owner_code]),
+            (
+                serial,
+                str(kind),
+                rng.choice(models),
+                rng.randint(2016, 2026),
+                owner_ids[owner_code],
+                owner_dealer[owner_code],
+            ),
         ).fetchone()
         assert row is not None
         machines.append(SeededMachine(int(row[0]), serial, kind, owner_code))  # type: ignore[call-overload]

@@ -42,7 +42,9 @@ class Finding:
     parts: tuple[PartLine, ...] = ()
 
 
-def evaluate(rules: Sequence[Rule], machines: Sequence[MachineView], now: datetime) -> list[Finding]:
+def evaluate(
+    rules: Sequence[Rule], machines: Sequence[MachineView], now: datetime
+) -> list[Finding]:
     findings: list[Finding] = []
     for rule in rules:
         covered = [m for m in machines if rule.applies_to.matches(m.kind, m.model)]
@@ -66,7 +68,9 @@ def next_due_h(every_h: float, engine_hours: np.ndarray, last_service_h: np.ndar
     return np.where(np.isnan(last_service_h), assumed, last_service_h + every_h)
 
 
-def _service_due(rule: ServiceInterval, machines: Sequence[MachineView], now: datetime) -> list[Finding]:
+def _service_due(
+    rule: ServiceInterval, machines: Sequence[MachineView], now: datetime
+) -> list[Finding]:
     with_hours = [m for m in machines if m.engine_hours is not None]
     if not with_hours:
         return []

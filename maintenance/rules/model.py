@@ -1,4 +1,5 @@
-"""Rule kinds as a closed tagged union; a rule file is validated into these before it takes effect."""
+"""Rule kinds as a closed tagged union; a rule file is validated into these before it takes
+effect."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ class Applies(msgspec.Struct, forbid_unknown_fields=True):
     models: list[str] = msgspec.field(default_factory=list)
 
     def matches(self, kind: Kind, model: str) -> bool:
-        return (self.kind is None or self.kind is kind) and (not self.models or model in self.models)
+        return (self.kind is None or self.kind is kind) and (
+            not self.models or model in self.models
+        )
 
 
 class PartLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -35,7 +38,9 @@ class PartLine(msgspec.Struct, forbid_unknown_fields=True):
     description: str = ""
 
 
-class ServiceInterval(msgspec.Struct, tag="service_interval", tag_field="kind", forbid_unknown_fields=True):
+class ServiceInterval(
+    msgspec.Struct, tag="service_interval", tag_field="kind", forbid_unknown_fields=True
+):
     """Due every `every_h` engine hours after the last service; the ticket opens `lead_h` early."""
 
     key: RuleKey

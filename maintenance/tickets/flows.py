@@ -1,6 +1,7 @@
 """Findings -> tickets, evidence and parts requests, in the caller's transaction.
 
-One open ticket per (machine, rule) is enforced by a partial unique index; a repeated finding with new
+One open ticket per (machine, rule) is enforced by a partial unique index; a repeated finding
+with new
 evidence appends to the open ticket instead of opening another.
 """
 
@@ -17,7 +18,8 @@ import psycopg
 from maintenance.rules.engine import Finding
 from maintenance.tickets.model import SLA_BY_PRIORITY
 
-# Old evidence is dropped beyond this many entries so a long-running fault cannot grow a row forever.
+# Old evidence is dropped beyond this many entries so a long-running fault cannot grow a row
+# forever.
 MAX_EVIDENCE: Final = 50
 
 OPEN_OR_APPEND: Final[LiteralString] = """
@@ -53,7 +55,8 @@ class Applied:
 
 
 def evidence_key(finding: Finding) -> str:
-    """What makes a finding new: a fault's report time and occurrence count, an interval's due point."""
+    """What makes a finding new: a fault's report time and occurrence count, an interval's due
+    point."""
     e = finding.evidence
     if finding.rule_kind == "fault_code":
         return f"{e.get('reported_at')}|{e.get('oc')}"
@@ -91,14 +94,27 @@ def apply_findings(
             opened.append(ticket_id)
             conn.execute(
                 INSERT_EVENT,
-                {"ticket_id": ticket_id, "at": now, "actor": "rules", "kind": "opened",
-                 "detail": json.dumps({"rule_key": f.rule_key, "priority": str(f.priority)})},
+                {
+                    "ticket_id": ticket_id,
+                    "at": now,
+                    "actor": "rules",
+                    "kind": "opened",
+                    "detail": json.dumps({"rule_key": f.rule_key, "priority": str(f.priority)}),
+                },
             )
             with conn.cursor() as cur:
                 cur.executemany(
                     INSERT_PARTS_REQUEST,
-                    [{"ticket_id": ticket_id, "dealer_id": dealer_id, "part_no": p.part_no,
-                      "description": p.description, "qty": p.qty} for p in f.parts],
+                    [
+                        {
+                            "ticket_id": ticket_id,
+                            "dealer_id": dealer_id,
+                            "part_no": p.part_no,
+                            "description": p.description,
+                            "qty": p.qty,
+                        }
+                        for p in f.parts
+                    ],
                 )
         else:
             appended.append(ticket_id)

@@ -52,7 +52,9 @@ TICKETS_FOR_OWNER: Final[LiteralString] = (
     _TICKET_SELECT
     + " WHERE t.owner_id = %(owner_id)s AND t.id < %(before)s ORDER BY t.id DESC LIMIT %(limit)s"
 )
-TICKET_FOR_OWNER: Final[LiteralString] = _TICKET_SELECT + " WHERE t.owner_id = %(owner_id)s AND t.id = %(id)s"
+TICKET_FOR_OWNER: Final[LiteralString] = (
+    _TICKET_SELECT + " WHERE t.owner_id = %(owner_id)s AND t.id = %(id)s"
+)
 # The dispatcher's queue: most urgent promise first.
 TICKETS_FOR_DISPATCH: Final[LiteralString] = (
     _TICKET_SELECT
@@ -72,7 +74,9 @@ def tickets_for_owner(
     conn: psycopg.Connection[tuple[object, ...]], *, owner_id: int, before: int, limit: int
 ) -> list[TicketRow]:
     with conn.cursor(row_factory=class_row(TicketRow)) as cur:
-        return cur.execute(TICKETS_FOR_OWNER, {"owner_id": owner_id, "before": before, "limit": limit}).fetchall()
+        return cur.execute(
+            TICKETS_FOR_OWNER, {"owner_id": owner_id, "before": before, "limit": limit}
+        ).fetchall()
 
 
 def ticket_for_owner(
@@ -94,8 +98,13 @@ def tickets_for_dispatch(
     with conn.cursor(row_factory=class_row(TicketRow)) as cur:
         return cur.execute(
             TICKETS_FOR_DISPATCH,
-            {"dealer_id": dealer_id, "status": status, "after_due": after_due, "after_id": after_id,
-             "limit": limit},
+            {
+                "dealer_id": dealer_id,
+                "status": status,
+                "after_due": after_due,
+                "after_id": after_id,
+                "limit": limit,
+            },
         ).fetchall()
 
 
