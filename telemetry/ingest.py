@@ -99,6 +99,7 @@ class IngestWorker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _on_connect(
@@ -110,7 +111,14 @@ class IngestWorker:
         self._generation += 1
         topic = f"$share/{self.settings.ingest_group}/{SUBSCRIPTION}"
         client.subscribe(topic, qos=1)
-        log.info("connected as %s, subscribed to %s", self.client_id, topic)
+        log.info("connected as %s, subscribing to %s", self.client_id, topic)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("subscription refused: %s", reasons)
+            return
         self.subscribed.set()
 
     def _on_disconnect(

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from ironlink.settings import Settings
+from telemetry.wire import Channel, Dm1, Dtc, Kind, Reading, encode, topic
+from tests.factories import make_dealer, make_machine, make_owner
+from tests.mqtt_helpers import publish, running_ingest
+
+pytestmark = pytest.mark.usefixtures("broker")
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def count(conn: psycopg.Connection[tuple[object, ...]], query: str, *args: object) -> int:
+    row = conn.execute(query, args).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
+
+
+# Other machines' retained status messages on the shared broker reach every new subscriber and are
+# rightly rejected as unknown here; each test looks only at its own machine's topics.
+OWN_REJECTS = "SELECT reason, payload FROM rejected WHERE topic LIKE %s ORDER BY id"
+
+
+def rejected(conn: psycopg.Connection[tuple[object, ...]], serial: str) -> int:
+    return count(conn, "SELECT count(*) FROM rejected WHERE topic LIKE %s", f"%/{serial}/%")
+
+
+@pytest.fixture
+def tractor(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, str]:
+    dealer = make_dealer(conn)
+    return make_machine(conn, owner_id=make_owner(conn, dealer_id=dealer), dealer_id=dealer)
+
+
+def readings(seqs: range, *, start: datetime) -> list[Reading]:
+    return [
+        Reading(seq=s, ts=start + timedelta(seconds=s), engine_hours=100 + s / 3600) for s in seqs
+    ]
+
+
+def test_readings_resends_and_bad_messages(
+    settings: Settings, conn: psycopg.Connection[tuple[object, ...]], tractor: tuple[int, str]
+) -> None:
+    machine_id, serial = tractor
+    t = topic(Kind.TRACTOR, serial, Channel.TELEMETRY)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    batch = readings(range(1, 51), start=start)
+    messages = [(t, encode(r)) for r in batch[:30]]
+    messages.append((t, b"{not json"))  # a bad message between good ones
+    messages.append((t, encode(batch[30:])))  # a store-and-forward backlog as one message
+    messages.extend((t, encode(r)) for r in batch[20:25])  # resends after a reconnect
+    messages.append(
+        (
+            topic(Kind.TRACTOR, serial, Channel.FAULTS),
+            encode(Dm1(seq=51, ts=start, active=[Dtc(spn=110, fmi=0, oc=1)])),
+        )
+    )
+    with running_ingest(settings) as worker:
+        publish(settings, serial, messages)
+        wait_for(
+            lambda: (
+                count(conn, "SELECT count(*) FROM readings") == 50
+                and rejected(conn, serial) == 1
+                and count(conn, "SELECT count(*) FROM faults") == 1
+            )
+        )
+        time.sleep(0.3)  # anything still in flight would land now
+    assert (
+        count(conn, "SELECT count(DISTINCT seq) FROM readings WHERE machine_id = %s", machine_id)
+        == 50
+    )
+    assert count(conn, "SELECT count(*) FROM readings") == 50
+    assert conn.execute(OWN_REJECTS, (f"%/{serial}/%",)).fetchall() == [("not_json", b"{not json")]
+    assert worker.stats.duplicates == 5
+    state = conn.execute(
+        "SELECT seq, active_faults FROM machine_state WHERE machine_id = %s", (machine_id,)
+    ).fetchone()
+    assert state == (50, [{"spn": 110, "fmi": 0, "oc": 1, "lamp": "amber"}])
+
+
+def test_messages_sent_while_ingest_is_down_arrive_after_restart(
+    settings: Settings, conn: psycopg.Connection[tuple[object, ...]], tractor: tuple[int, str]
+) -> None:
+    _, serial = tractor
+    t = topic(Kind.TRACTOR, serial, Channel.TELEMETRY)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    with running_ingest(settings):
+        publish(settings, serial, [(t, encode(r)) for r in readings(range(1, 11), start=start)])
+        wait_for(lambda: count(conn, "SELECT count(*) FROM readings") == 10)
+    # The persistent session keeps the shared subscription's queue while no worker is connected.
+    publish(settings, serial, [(t, encode(r)) for r in readings(range(11, 41), start=start)])
+    with running_ingest(settings) as worker:
+        wait_for(lambda: count(conn, "SELECT count(*) FROM readings") == 40)
+        time.sleep(0.3)
+    assert count(conn, "SELECT count(*) FROM readings") == 40
+    assert (
+        worker.stats.duplicates == 0
+    )  # what was acknowledged before the restart is not redelivered
+
+
+def test_unknown_serial_and_wrong_kind_are_rejected_not_stored(
+    settings: Settings, conn: psycopg.Connection[tuple[object, ...]], tractor: tuple[int, str]
+) -> None:
+    _, serial = tractor
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    payload = encode(readings(range(1, 2), start=start)[0])
+    with running_ingest(settings):
+        # The ACL lets a machine publish only under its own serial, whatever the kind level says.
+        publish(
+            settings,
+            serial,
+            [
+                (topic(Kind.EXCAVATOR, serial, Channel.TELEMETRY), payload),
+                (topic(Kind.TRACTOR, serial, Channel.TELEMETRY), payload),
+            ],
+        )
+        wait_for(
+            lambda: (
+                rejected(conn, serial) == 1 and count(conn, "SELECT count(*) FROM readings") == 1
+            )
+        )
+    assert [r[0] for r in conn.execute(OWN_REJECTS, (f"%/{serial}/%",))] == ["kind_mismatch"]

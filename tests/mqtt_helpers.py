@@ -1,0 +1,60 @@
+"""Real MQTT clients for tests: a machine publishing with its own credentials, and an ingest worker
+running in a thread against the real broker and database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from ironlink.broker_auth import device_password, sync_users
+from ironlink.settings import Settings
+from telemetry.ingest import IngestWorker, OnCommitted
+
+
+def machine_client(settings: Settings, serial: str, *, password: str | None = None) -> mqtt.Client:
+    sync_users(settings, [serial])
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"test-{serial}",
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.username_pw_set(
+        serial,
+        password if password is not None else device_password(settings.device_secret, serial),
+    )
+    return client
+
+
+def publish(settings: Settings, serial: str, messages: Sequence[tuple[str, bytes]]) -> None:
+    """Publishes (topic, payload) pairs at QoS 1 as machine `serial` and waits for every PUBACK."""
+    client = machine_client(settings, serial)
+    client.connect(settings.mqtt_host, settings.mqtt_port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=10)
+            assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@contextmanager
+def running_ingest(
+    settings: Settings, *, on_committed: OnCommitted | None = None
+) -> Iterator[IngestWorker]:
+    worker = IngestWorker(settings, on_committed=on_committed)
+    thread = threading.Thread(target=worker.run, name="ingest", daemon=True)
+    thread.start()
+    try:
+        assert worker.subscribed.wait(timeout=15), "ingest did not subscribe"
+        yield worker
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "ingest did not stop"

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from ironlink.settings import DEFAULT_PG_PORT, SettingsError, load
+
+
+def test_defaults_point_at_the_local_services() -> None:
+    s = load({})
+    assert s.database_url == f"postgresql://ironlink@127.0.0.1:{DEFAULT_PG_PORT}/ironlink"
+    assert s.mqtt_port == 51883
+    assert s.mqtt_passwd_file.endswith("mosquitto/passwd")
+
+
+def test_environment_overrides_with_types() -> None:
+    s = load(
+        {"IRONLINK_MQTT_PORT": "1884", "IRONLINK_INGEST_FLUSH_S": "0.5", "PGDATABASE": "other"}
+    )
+    assert s.mqtt_port == 1884
+    assert s.ingest_flush_s == 0.5
+    assert s.database_url.endswith("/other")
+
+
+def test_database_url_wins_over_pg_variables() -> None:
+    assert (
+        load({"IRONLINK_DATABASE_URL": "postgresql://x@h/db", "PGHOST": "y"}).database_url
+        == "postgresql://x@h/db"
+    )
+
+
+def test_every_bad_key_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as err:
+        load(
+            {
+                "IRONLINK_MQTT_PORT": "eighty",
+                "IRONLINK_API_PORT": "x",
+                "IRONLINK_INGEST_BATCH_MAX": "0",
+            }
+        )
+    message = str(err.value)
+    assert "IRONLINK_MQTT_PORT" in message
+    assert "IRONLINK_API_PORT" in message
+    assert "IRONLINK_INGEST_BATCH_MAX" in message
