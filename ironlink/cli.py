@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ironlink import broker_auth, migrate
@@ -92,19 +91,13 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest_worker(settings: Settings, index: int) -> None:
-    from maintenance.evaluate import run_rules
+    from maintenance.evaluate import rules_after_ingest
     from maintenance.rules.load import default_rules
     from telemetry.ingest import IngestWorker
 
     logsetup.configure(settings.log_level)
-    rules = default_rules().rules
-
-    def after_commit(conn, result):  # type: ignore[no-untyped-def]
-        run_rules(conn, rules=rules, machine_ids=sorted(result.machine_ids), now=datetime.now(UTC))
-
-    IngestWorker(
-        settings, worker_index=index, on_committed=after_commit, stop=_stop_on_signals()
-    ).run()
+    hook = rules_after_ingest(default_rules().rules)
+    IngestWorker(settings, worker_index=index, on_committed=hook, stop=_stop_on_signals()).run()
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:

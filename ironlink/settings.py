@@ -53,7 +53,8 @@ def _database_url(environ: Mapping[str, str]) -> str:
     if url := environ.get("IRONLINK_DATABASE_URL"):
         return url
     host = environ.get("PGHOST", "127.0.0.1")
-    port = environ.get("PGPORT", str(DEFAULT_PG_PORT))
+    # IRONLINK_PG_PORT is the port scripts/services.sh starts the local cluster on.
+    port = environ.get("PGPORT") or environ.get("IRONLINK_PG_PORT") or str(DEFAULT_PG_PORT)
     user = environ.get("PGUSER", "ironlink")
     dbname = environ.get("PGDATABASE", "ironlink")
     password = environ.get("PGPASSWORD", "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -20,9 +20,14 @@ router = APIRouter(prefix="/v1/dispatch", tags=["dispatch"])
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _cursor(due: datetime, ticket_id: int) -> str:
+    """Keyset position (sla_due_at, id) as URL-safe text: microseconds since the epoch, then id."""
+    return f"{(due - _EPOCH) // timedelta(microseconds=1)}-{ticket_id}"
+
+
 class QueuePage(BaseModel):
     items: list[TicketOut]
-    next_after: str | None  # "<sla_due_at ISO>|<id>" of the last item
+    next_after: str | None  # opaque cursor: pass it back as `after` for the next page
 
 
 @router.get("/tickets", summary="Ticket queue ordered by SLA deadline")
@@ -35,10 +40,11 @@ def queue(
 ) -> QueuePage:
     after_due, after_id = _EPOCH, 0
     if after:
-        due_text, _, id_text = after.partition("|")
+        due_us, _, id_text = after.partition("-")
         try:
-            after_due, after_id = datetime.fromisoformat(due_text), int(id_text)
-        except ValueError:
+            after_due = _EPOCH + timedelta(microseconds=int(due_us))
+            after_id = int(id_text)
+        except (ValueError, OverflowError):
             raise Invalid("after must be the next_after value of a previous page") from None
     rows = tickets.tickets_for_dispatch(
         conn,
@@ -51,5 +57,5 @@ def queue(
     last = rows[-1] if len(rows) == limit else None
     return QueuePage(
         items=tickets_out(conn, rows),
-        next_after=f"{last.sla_due_at.isoformat()}|{last.id}" if last else None,
+        next_after=_cursor(last.sla_due_at, last.id) if last else None,
     )
