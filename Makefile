@@ -6,8 +6,15 @@ BIN := $(VENV)/bin
 export IRONLINK_STATE_DIR ?= $(CURDIR)/.state
 DURATION ?=
 PYTEST_ARGS ?=
+# The test suite runs on its own PostgreSQL cluster and broker, so a running demo (whose persistent
+# ingest session would otherwise also receive the tests' messages) and the tests never meet.
+TEST_PG_PORT ?= 55433
+TEST_MQTT_PORT ?= 51884
+TEST_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/test IRONLINK_PG_PORT=$(TEST_PG_PORT) \
+	IRONLINK_MQTT_PORT=$(TEST_MQTT_PORT)
 
-.PHONY: setup services-up services-down migrate seed demo test test-unit check fmt bench bench-ingest clean-state
+.PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
+	bench-ingest clean-state
 
 setup:
 	@scripts/setup.sh
@@ -29,8 +36,12 @@ demo: services-up
 	@$(BIN)/ironlink demo $(if $(DURATION),--duration $(DURATION))
 
 # The whole suite: unit tests (no services) and integration/e2e tests on the real local services.
-test: services-up
-	@$(BIN)/pytest $(PYTEST_ARGS)
+test: setup
+	@$(TEST_ENV) scripts/services.sh up
+	@$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-services-down:
+	@$(TEST_ENV) scripts/services.sh down
 
 test-unit: setup
 	@$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -50,5 +61,5 @@ bench: bench-ingest
 bench-ingest: services-up
 	@$(BIN)/python tests/bench/bench_ingest.py
 
-clean-state: services-down
+clean-state: services-down test-services-down
 	rm -rf $(IRONLINK_STATE_DIR)
