@@ -14,7 +14,7 @@ TEST_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/test IRONLINK_PG_PORT=$(TEST_PG_
 	IRONLINK_MQTT_PORT=$(TEST_MQTT_PORT)
 
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
-	bench-ingest clean-state
+	bench-store clean-state
 
 setup:
 	@scripts/setup.sh
@@ -56,10 +56,10 @@ fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-ingest
+bench: bench-store
 
-bench-ingest: services-up
-	@$(BIN)/python tests/bench/bench_ingest.py
+bench-store: services-up
+	@$(BIN)/python tests/bench/bench_store.py
 
 clean-state: services-down test-services-down
 	rm -rf $(IRONLINK_STATE_DIR)

@@ -45,4 +45,6 @@ def test_every_bad_key_is_reported_at_once() -> None:
 
 def test_local_cluster_port_is_shared_with_the_services_script() -> None:
     assert load({"IRONLINK_PG_PORT": "56432"}).database_url.endswith(":56432/ironlink")
-    assert load({"IRONLINK_PG_PORT": "56432", "PGPORT": "5433"}).database_url.endswith(":5433/ironlink")
+    assert load({"IRONLINK_PG_PORT": "56432", "PGPORT": "5433"}).database_url.endswith(
+        ":5433/ironlink"
+    )
