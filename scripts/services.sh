@@ -81,7 +81,11 @@ CONF
     log "PostgreSQL already running on 127.0.0.1:$PG_PORT"
     return
   fi
-  as_pg "$bin/pg_ctl" -D "$data" -o "-p $PG_PORT" -l "$data/postgresql.log" -w -t 60 start >/dev/null
+  if ! as_pg "$bin/pg_ctl" -D "$data" -o "-p $PG_PORT" -l "$data/postgresql.log" -w -t 60 start >/dev/null; then
+    log "PostgreSQL did not start; the end of $data/postgresql.log:"
+    tail -n 20 "$data/postgresql.log" >&2 || true
+    exit 1
+  fi
   log "PostgreSQL on 127.0.0.1:$PG_PORT (superuser $PG_SUPERUSER)"
 }
 

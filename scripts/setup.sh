@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-APT_PACKAGES=(postgresql postgresql-contrib cmake mosquitto mosquitto-clients dpkg-dev gcc make)
+APT_PACKAGES=(postgresql postgresql-contrib cmake mosquitto mosquitto-clients dpkg-dev gcc make python3-venv)
 
 log() { printf 'setup: %s\n' "$*"; }
 
@@ -78,9 +78,10 @@ SRC
 }
 
 install_python() {
-  if [ ! -x "$VENV/bin/python" ]; then
+  # A venv created before python3-venv was installed has a python but no pip: create it again.
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
     log "creating virtualenv $VENV"
-    "$PYTHON" -m venv "$VENV"
+    "$PYTHON" -m venv --clear "$VENV"
   fi
   local stamp="$VENV/.installed"
   if [ -e "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt constraints.txt ]; then
