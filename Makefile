@@ -14,7 +14,7 @@ TEST_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/test IRONLINK_PG_PORT=$(TEST_PG_
 	IRONLINK_MQTT_PORT=$(TEST_MQTT_PORT)
 
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
-	bench-store clean-state
+	bench-store bench-publish clean-state
 
 setup:
 	@scripts/setup.sh
@@ -56,10 +56,13 @@ fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-store
+bench: bench-store bench-publish
 
 bench-store: services-up
 	@$(BIN)/python tests/bench/bench_store.py
+
+bench-publish: services-up
+	@$(BIN)/python tests/bench/bench_publish.py
 
 clean-state: services-down test-services-down
 	rm -rf $(IRONLINK_STATE_DIR)
