@@ -13,8 +13,14 @@ TEST_MQTT_PORT ?= 51884
 TEST_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/test IRONLINK_PG_PORT=$(TEST_PG_PORT) \
 	IRONLINK_MQTT_PORT=$(TEST_MQTT_PORT)
 
+# Benchmarks run on a third cluster and broker: no demo or test session ever sees their traffic.
+BENCH_PG_PORT ?= 55434
+BENCH_MQTT_PORT ?= 51885
+BENCH_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/bench IRONLINK_PG_PORT=$(BENCH_PG_PORT) \
+	IRONLINK_MQTT_PORT=$(BENCH_MQTT_PORT)
+
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
-	bench-store bench-publish clean-state
+	bench-services-up bench-services-down bench-store bench-publish bench-fleet-model clean-state
 
 setup:
 	@scripts/setup.sh
@@ -56,13 +62,22 @@ fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-store bench-publish
+bench: bench-store bench-publish bench-fleet-model
 
-bench-store: services-up
-	@$(BIN)/python tests/bench/bench_store.py
+bench-services-up: setup
+	@$(BENCH_ENV) scripts/services.sh up >/dev/null
 
-bench-publish: services-up
-	@$(BIN)/python tests/bench/bench_publish.py
+bench-services-down:
+	@$(BENCH_ENV) scripts/services.sh down
 
-clean-state: services-down test-services-down
+bench-store: bench-services-up
+	@$(BENCH_ENV) $(BIN)/python tests/bench/bench_store.py
+
+bench-publish: bench-services-up
+	@$(BENCH_ENV) $(BIN)/python tests/bench/bench_publish.py
+
+bench-fleet-model: setup
+	@$(BIN)/python tests/bench/bench_fleet_model.py
+
+clean-state: services-down test-services-down bench-services-down
 	rm -rf $(IRONLINK_STATE_DIR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from ironlink import broker_auth, migrate
@@ -130,22 +132,36 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from maintenance.fleet.seed import serial_for
     from simulators import fleet
+    from simulators.machine import MachineSpec
+    from simulators.profiles import demo_model
+    from simulators.scenarios import PlanError, load_plan
     from telemetry.wire import Kind
 
-    serials = tuple(
-        [(serial_for(Kind.TRACTOR, n + 1), Kind.TRACTOR) for n in range(args.tractors)]
-        + [(serial_for(Kind.EXCAVATOR, n + 1), Kind.EXCAVATOR) for n in range(args.excavators)]
+    try:
+        plan = load_plan(args.scenario)
+    except PlanError as exc:
+        print(f"ironlink simulate: {exc}", file=sys.stderr)
+        return 2
+    machines = tuple(
+        MachineSpec(serial_for(kind, n), kind, demo_model(kind, n))
+        for kind, count in ((Kind.TRACTOR, args.tractors), (Kind.EXCAVATOR, args.excavators))
+        for n in range(1, count + 1)
     )
     config = fleet.FleetConfig(
-        serials=serials,
+        machines=machines,
+        plan=plan,
         speedup=args.speedup,
         seed=args.seed,
         sample_s=args.sample_s,
         history_h=args.history_h,
-        faulty=args.faulty,
+        start=datetime.fromisoformat(args.start) if args.start else None,
+        off_report_s=args.off_report_s,
+        truth_dir=Path(args.truth) if args.truth else None,
     )
-    passwords = {s: broker_auth.device_password(settings.device_secret, s) for s, _ in serials}
-    sent = fleet.run(
+    passwords = {
+        m.serial: broker_auth.device_password(settings.device_secret, m.serial) for m in machines
+    }
+    stats = fleet.run(
         config,
         passwords=passwords,
         host=settings.mqtt_host,
@@ -153,7 +169,9 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         stop=_stop_on_signals(),
         duration_s=args.duration,
     )
-    print(json.dumps({"machines": len(serials), "messages_published": sent}))
+    summary = dataclasses.asdict(stats)
+    summary["simulated_until"] = stats.simulated_until.isoformat()
+    print(json.dumps(summary))
     return 0
 
 
@@ -190,12 +208,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speedup", type=float, default=720.0, help="simulated seconds per wall second")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
+        "--scenario",
+        default="default",
+        help="run plan: 'default', 'demo' or a YAML file (faults, connectivity; see "
+        "simulators/data/default_plan.yaml)",
+    )
+    p.add_argument(
         "--sample-s", type=float, default=60.0, help="simulated seconds between readings"
     )
     p.add_argument(
         "--history-h", type=float, default=24.0, help="simulated hours replayed up to now"
     )
-    p.add_argument("--faulty", type=int, default=1, help="machines that develop a cooling fault")
+    p.add_argument(
+        "--start",
+        default=None,
+        help="fixed simulated start (ISO 8601 with zone); the run then ends after --history-h",
+    )
+    p.add_argument(
+        "--off-report-s", type=float, default=600.0, help="reporting period of a parked machine"
+    )
+    p.add_argument("--truth", default=None, help="write ground-truth CSV files to this folder")
     p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("demo", help="seed, then run simulator, ingest, scheduler and API together")

@@ -155,6 +155,8 @@ def run_demo(
             f"{speedup:.0f}",
             "--history-h",
             str(HISTORY_H),
+            "--scenario",
+            "demo",
         )
         print(f"IronLink demo: API at {base} (OpenAPI docs at {base}/docs)", flush=True)
         for label, key in keys.items():

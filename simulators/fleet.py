@@ -1,8 +1,8 @@
-"""Runs a simulated fleet: builds machines from a seed and publishes them in accelerated time.
+"""Runs a simulated fleet: the fleet model, its connectivity, and one MQTT connection per machine.
 
-The simulated clock starts `history_h` in the past and runs `speedup` times faster than the wall
-clock until it reaches the present, then keeps pace with it, so no reading is ever stamped in the
-future and a day of operation fits into a short demo.
+The simulated clock starts at `start` (default: `history_h` before now) and runs `speedup` times
+faster than the wall clock until it reaches the present, then keeps pace with it, so no reading
+is ever stamped in the future and days of operation fit into minutes.
 """
 
 from __future__ import annotations
@@ -13,25 +13,43 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import numpy as np
-
-from simulators.machine import MachineSim
-from simulators.publisher import ControllerLink
-from simulators.scenarios import DEMO_INTERVAL_H, CoolingDegradation
-from telemetry.wire import Kind
+from simulators.connectivity import LinkDown, LinkUp, Outgoing, Transmitter
+from simulators.machine import FleetModel, MachineSpec
+from simulators.mqtt_link import Link, LinkPool, Will
+from simulators.scenarios import Plan
+from simulators.truth import GroundTruth
+from telemetry.wire import Channel, Status, encode, topic
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class FleetConfig:
-    serials: tuple[tuple[str, Kind], ...]
+    machines: tuple[MachineSpec, ...]
+    plan: Plan
     speedup: float = 720.0
     seed: int = 1
     sample_s: float = 60.0
     history_h: float = 24.0
-    faulty: int = 1  # how many machines develop cooling degradation during the run
+    start: datetime | None = None  # a fixed start makes a run repeatable; default: now - history
+    off_report_s: float = 600.0  # a parked machine's controller reports this often
+    truth_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    machines: int
+    messages_published: int
+    readings: int
+    reports: int
+    resends: int
+    gaps: int
+    acked: int  # includes the birth messages the links publish on every (re)connect
+    refused: int
+    unacknowledged: int
+    simulated_until: datetime
 
 
 class SimClock:
@@ -46,32 +64,10 @@ class SimClock:
         return min(datetime.now(UTC), self.start + timedelta(seconds=elapsed))
 
 
-def build_fleet(config: FleetConfig, start: datetime) -> list[MachineSim]:
-    machines: list[MachineSim] = []
-    for index, (serial, kind) in enumerate(config.serials):
-        rng = np.random.default_rng([config.seed, index])
-        if index == 0:
-            # The first machine is inside the lead window of its next service, so any demo shows
-            # one.
-            hours = DEMO_INTERVAL_H * 4 - 20.0
-        else:
-            hours = float(rng.uniform(50, 6000))
-        scenarios = []
-        if 0 < index <= config.faulty:
-            onset = start + timedelta(hours=config.history_h * 0.1)
-            scenarios.append(CoolingDegradation(onset=onset, ramp_c_per_h=12.0))
-        machines.append(
-            MachineSim(
-                serial=serial,
-                kind=kind,
-                rng=rng,
-                engine_hours=hours,
-                base_lat=52.0 + float(rng.uniform(-1.0, 1.0)),
-                base_lon=-1.0 + float(rng.uniform(-1.0, 1.0)),
-                scenarios=scenarios,
-            )
-        )
-    return machines
+def _start(config: FleetConfig) -> datetime:
+    if config.start is not None:
+        return config.start
+    return (datetime.now(UTC) - timedelta(hours=config.history_h)).replace(microsecond=0)
 
 
 def run(
@@ -82,34 +78,93 @@ def run(
     port: int,
     stop: threading.Event,
     duration_s: float | None = None,
-) -> int:
-    """Publishes until stop is set or duration_s passes; returns the number of messages sent."""
-    start = (datetime.now(UTC) - timedelta(hours=config.history_h)).replace(microsecond=0)
-    machines = build_fleet(config, start)
-    links = {
-        m.serial: ControllerLink(
-            kind=m.kind, serial=m.serial, password=passwords[m.serial], host=host, port=port
+) -> RunStats:
+    """Publishes until stop is set or duration_s passes (or, with a fixed start, the simulated
+    clock reaches start + history_h); every published message is acknowledged before it returns.
+    """
+    start = _start(config)
+    end = start + timedelta(hours=config.history_h) if config.start is not None else None
+    model = FleetModel(
+        config.machines,
+        config.plan,
+        seed=config.seed,
+        start=start,
+        off_report_s=config.off_report_s,
+    )
+    transmitter = Transmitter(model.n, config.plan.connectivity, seed=config.seed)
+    truth = GroundTruth(config.truth_dir) if config.truth_dir else None
+    pool = LinkPool(host, port)
+    links: list[Link] = []
+    topics: list[dict[Channel, str]] = []
+    for spec in model.specs:
+        channels = {c: topic(spec.kind, spec.serial, c) for c in Channel}
+        topics.append(channels)
+        links.append(
+            pool.add(
+                f"ctl-{spec.serial}",
+                spec.serial,
+                passwords[spec.serial],
+                will=Will(channels[Channel.STATUS], encode(Status(online=False))),
+                birth=(channels[Channel.STATUS], encode(Status(online=True))),
+            )
         )
-        for m in machines
-    }
-    for link in links.values():
-        if not link.connected.wait(timeout=15):
-            raise RuntimeError(f"{link.serial}: could not connect to the broker at {host}:{port}")
+    pool.connect_all(timeout_s=30.0)
+
     clock = SimClock(start=start, speedup=config.speedup)
-    next_ts = {m.serial: start for m in machines}
-    step = timedelta(seconds=config.sample_s)
+    step_s = config.sample_s
+    step = timedelta(seconds=step_s)
+    sim_now = start
+    published = readings = reports = resends = 0
     deadline = time.monotonic() + duration_s if duration_s else None
+
+    def execute(actions: list[Outgoing | LinkDown | LinkUp]) -> None:
+        nonlocal published, resends
+        for action in actions:
+            if isinstance(action, Outgoing):
+                pool.publish(
+                    links[action.machine], topics[action.machine][action.channel], action.payload
+                )
+                published += 1
+                resends += action.resend
+                if truth is not None:
+                    truth.published(model.specs[action.machine].serial, action)
+            elif isinstance(action, LinkDown):
+                pool.drop(links[action.machine])
+            else:
+                pool.reconnect(links[action.machine])
+
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
         now = clock.now()
-        for m in machines:
-            link = links[m.serial]
-            while next_ts[m.serial] + step <= now:
-                next_ts[m.serial] += step
-                reading, report = m.step(next_ts[m.serial], config.sample_s)
-                link.send(reading)
-                if report is not None:
-                    link.send(report)
-        stop.wait(0.05)
-    for link in links.values():
-        link.close()
-    return sum(link.published for link in links.values())
+        if end is not None:
+            now = min(now, end)
+        while sim_now + step <= now and not stop.is_set():
+            sim_now += step
+            out = model.step(step_s)
+            readings += len(out.readings)
+            reports += len(out.reports)
+            execute(transmitter.step(model.t_s, step_s, out))
+            pool.pump(0.0)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        if end is not None and sim_now + step > end:
+            break
+        pool.pump(0.02)
+    execute(transmitter.close(model.t_s))
+    if not pool.flush(timeout_s=60.0):
+        log.warning("simulator: %d messages still unacknowledged at the end", pool.pending)
+    unacknowledged = pool.pending
+    pool.close()
+    if truth is not None:
+        truth.finish(model, transmitter)
+    return RunStats(
+        machines=model.n,
+        messages_published=published,
+        readings=readings,
+        reports=reports,
+        resends=resends,
+        gaps=len(transmitter.gaps),
+        acked=pool.acked,
+        refused=pool.refused,
+        unacknowledged=unacknowledged,
+        simulated_until=sim_now,
+    )

@@ -27,8 +27,17 @@ OWNERS: Final = (
     ("OWN-COUNTY", "County Highways Department", "government"),
     ("OWN-BRIGHTWELL", "Brightwell Estate", "farmer"),
 )
-TRACTOR_MODELS: Final = ("5075E", "6155M", "8R 370")
+# Machine n of a kind gets models[(n - 1) % 3]; the simulator's profiles give the same model to the
+# same serial (simulators.profiles.demo_model; a unit test holds the two together).
+TRACTOR_MODELS: Final = ("6155M", "5075E", "8R 370")
 EXCAVATOR_MODELS: Final = ("320 GC", "PC210LC-11", "ZX135US-7")
+
+
+def model_for(kind: Kind, n: int) -> str:
+    models = TRACTOR_MODELS if kind is Kind.TRACTOR else EXCAVATOR_MODELS
+    return models[(n - 1) % len(models)]
+
+
 TECH_SKILLS: Final = (
     ("engine", "hydraulics"),
     ("electrical", "aftertreatment"),
@@ -104,14 +113,13 @@ def seed_demo(
     owner_codes = [o[0] for o in OWNERS]
     for index, (kind, n) in enumerate(plan):
         owner_code = owner_codes[index % len(owner_codes)]
-        models = TRACTOR_MODELS if kind is Kind.TRACTOR else EXCAVATOR_MODELS
         serial = serial_for(kind, n)
         row = conn.execute(
             UPSERT_MACHINE,
             (
                 serial,
                 str(kind),
-                rng.choice(models),
+                model_for(kind, n),
                 rng.randint(2016, 2026),
                 owner_ids[owner_code],
                 owner_dealer[owner_code],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,6 +19,8 @@ from ironlink.settings import Settings
 from maintenance.evaluate import rules_after_ingest
 from maintenance.rules.load import default_rules
 from simulators import fleet
+from simulators.machine import MachineSpec
+from simulators.scenarios import Injection, MachineOverride, Plan
 from telemetry.wire import Kind
 from tests.factories import make_dealer, make_machine, make_owner
 from tests.mqtt_helpers import running_ingest
@@ -25,7 +29,7 @@ pytestmark = pytest.mark.usefixtures("broker")
 
 
 def test_simulated_fleet_to_ticket_in_the_owner_api(
-    settings: Settings, conn: psycopg.Connection[tuple[object, ...]]
+    settings: Settings, conn: psycopg.Connection[tuple[object, ...]], tmp_path: Path
 ) -> None:
     dealer = make_dealer(conn)
     owners = [make_owner(conn, dealer_id=dealer) for _ in range(2)]
@@ -35,29 +39,50 @@ def test_simulated_fleet_to_ticket_in_the_owner_api(
         make_machine(conn, owner_id=owners[1], dealer_id=dealer, kind=Kind.EXCAVATOR),
     ]
     kinds = (Kind.TRACTOR, Kind.TRACTOR, Kind.EXCAVATOR)
-    serials = tuple((serial, kind) for (_, serial), kind in zip(machines, kinds, strict=True))
-    sync_users(settings, [s for s, _ in serials])
+    specs = tuple(
+        MachineSpec(serial, kind) for (_, serial), kind in zip(machines, kinds, strict=True)
+    )
+    serials = [s.serial for s in specs]
+    sync_users(settings, serials)
     keys = [create_key(conn, role=Role.OWNER, owner_id=o) for o in owners]
-    # Twelve simulated hours, replayed in about three seconds.
-    config = fleet.FleetConfig(serials=serials, speedup=15_000, seed=5, history_h=12, faulty=1)
-    stop = threading.Event()
-    sent: list[int] = []
+    # The first tractor is 20 h short of its 1000-hour service; the second one overheats.
+    plan = Plan(
+        version=1,
+        machines=[MachineOverride(serials[0], 980.0)],
+        injections=[Injection("cooling-degradation", 1, [1, 1], speed=12, serials=[serials[1]])],
+    )
+    # Twelve simulated hours of a working day, replayed in about three seconds.
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(
+        hour=5, minute=0, second=0, microsecond=0
+    )
+    while start.weekday() >= 5:
+        start -= timedelta(days=1)
+    config = fleet.FleetConfig(
+        machines=specs,
+        plan=plan,
+        speedup=15_000,
+        seed=5,
+        history_h=12,
+        start=start,
+        truth_dir=tmp_path,
+    )
+    stats: list[fleet.RunStats] = []
     with running_ingest(settings, on_committed=rules_after_ingest(default_rules().rules)):
         sim = threading.Thread(
-            target=lambda: sent.append(
+            target=lambda: stats.append(
                 fleet.run(
                     config,
-                    passwords={s: device_password(settings.device_secret, s) for s, _ in serials},
+                    passwords={s: device_password(settings.device_secret, s) for s in serials},
                     host=settings.mqtt_host,
                     port=settings.mqtt_port,
-                    stop=stop,
-                    duration_s=6,
+                    stop=threading.Event(),
                 )
             )
         )
         sim.start()
         sim.join(timeout=60)
-        expected = 3 * 12 * 60  # one reading per simulated minute per machine
+        assert stats, "the simulator did not finish"
+        expected = stats[0].readings
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             row = conn.execute("SELECT count(*) FROM readings").fetchone()
@@ -68,8 +93,6 @@ def test_simulated_fleet_to_ticket_in_the_owner_api(
         "SELECT count(*), count(DISTINCT (machine_id, seq)) FROM readings"
     ).fetchone()
     assert stored == (expected, expected)
-    assert sent
-    assert sent[0] >= expected
 
     with TestClient(create_app(settings)) as client:
         response = client.get("/v1/owner/tickets", headers={"Authorization": f"Bearer {keys[0]}"})
@@ -77,7 +100,7 @@ def test_simulated_fleet_to_ticket_in_the_owner_api(
         tickets = response.json()["items"]
         service = [t for t in tickets if t["kind"] == "service_interval"]
         assert service, f"no service ticket in {tickets}"
-        assert {t["serial"] for t in service} == {serials[0][0]}
+        assert {t["serial"] for t in service} == {serials[0]}
         assert service[0]["parts"], "the service ticket has no parts request"
         other = client.get(
             f"/v1/owner/tickets/{service[0]['id']}", headers={"Authorization": f"Bearer {keys[1]}"}
