@@ -492,6 +492,7 @@ class FleetModel:
         seqs: list[int] = self.seq[idx].tolist()
         skews: list[float] = self.skew_s[idx].tolist()
         hours, rpm, load = r(self.engine_hours, 3), r(self.rpm, 0), r(self.load, 1)
+        idle = r(self.idle_hours, 3)
         coolant, oil, fuel = r(self.coolant, 1), r(self.oil_kpa, 0), r(self.fuel_pct, 1)
         fuel_lph = r(self.fuel_lph, 1)
         def_pct, battery, hyd = r(self.def_pct, 1), r(self.battery_v, 2), r(self.hyd, 1)
@@ -528,6 +529,7 @@ class FleetModel:
                         speed_kmh=speed[j],
                         pto_rpm=pto[j] if tractor[j] else None,
                         boom_cycles=None if tractor[j] else cycles[j],
+                        idle_hours=idle[j],
                     ),
                 )
             )

@@ -39,6 +39,7 @@ SIGNALS: Final[tuple[Signal, ...]] = (
     Signal("speed_kmh", "km/h", 0.0, 80.0, _BOTH),
     Signal("pto_rpm", "1/min", 0.0, 1_200.0, frozenset({Kind.TRACTOR})),
     Signal("boom_cycles", "count", 0.0, 1e12, frozenset({Kind.EXCAVATOR})),
+    Signal("idle_hours", "h", 0.0, 1_000_000.0, _BOTH),
 )
 
 BY_NAME: Final[dict[str, Signal]] = {s.name: s for s in SIGNALS}

@@ -21,12 +21,12 @@ _Timed = TypeVar("_Timed", Reading, Dm1)
 READING_COLUMNS: Final = (
     "machine_id", "ts", "seq", "engine_hours", "rpm", "load_pct", "coolant_c", "oil_kpa",
     "fuel_pct", "fuel_lph", "def_pct", "battery_v", "hyd_oil_c", "hyd_bar", "lat", "lon",
-    "speed_kmh", "pto_rpm", "boom_cycles",
+    "speed_kmh", "pto_rpm", "boom_cycles", "idle_hours",
 )  # fmt: skip
 READING_TYPES: Final = (
     "int8", "timestamptz", "int8", "float8", "float4", "float4", "float4", "float4",
     "float4", "float4", "float4", "float4", "float4", "float4", "float8", "float8",
-    "float4", "float4", "int8",
+    "float4", "float4", "int8", "float8",
 )  # fmt: skip
 _READING_SIGNALS: Final = READING_COLUMNS[3:]
 
@@ -39,7 +39,7 @@ CREATE TEMP TABLE IF NOT EXISTS faults_stage
 COPY_READINGS_STAGE: Final[LiteralString] = (
     "COPY readings_stage (machine_id, ts, seq, engine_hours, rpm, load_pct, coolant_c, oil_kpa,"
     " fuel_pct, fuel_lph, def_pct, battery_v, hyd_oil_c, hyd_bar, lat, lon, speed_kmh, pto_rpm,"
-    " boom_cycles) FROM STDIN (FORMAT BINARY)"
+    " boom_cycles, idle_hours) FROM STDIN (FORMAT BINARY)"
 )
 INSERT_READINGS_FROM_STAGING: Final[LiteralString] = """
 INSERT INTO readings SELECT * FROM readings_stage ON CONFLICT DO NOTHING
@@ -168,6 +168,7 @@ def _store_readings(
                     machine_id, r.ts, r.seq, r.engine_hours, r.rpm, r.load_pct, r.coolant_c,
                     r.oil_kpa, r.fuel_pct, r.fuel_lph, r.def_pct, r.battery_v, r.hyd_oil_c,
                     r.hyd_bar, r.lat, r.lon, r.speed_kmh, r.pto_rpm, r.boom_cycles,
+                    r.idle_hours,
                 ))  # fmt: skip
         cur.execute(INSERT_READINGS_FROM_STAGING)
         return cur.rowcount

@@ -61,6 +61,7 @@ class Reading(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     speed_kmh: float | None = None
     pto_rpm: float | None = None
     boom_cycles: int | None = None
+    idle_hours: float | None = None  # engine hours spent idling (ISO 15143 CumulativeIdleHours)
 
 
 class Dtc(msgspec.Struct, forbid_unknown_fields=True):

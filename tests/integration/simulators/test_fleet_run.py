@@ -116,6 +116,7 @@ def test_every_published_reading_and_injected_dtc_is_stored_once(
     stored = conn.execute("SELECT machine_id, seq FROM readings").fetchall()
     assert len(stored) == len(set(stored)), "a reading was stored twice"
     assert set(stored) == published, "stored readings differ from the published ones"
+    assert conn.execute("SELECT count(*) FROM readings WHERE idle_hours IS NULL").fetchone() == (0,)
     resent = sum(1 for r in rows if r["resend"] == "1")
     assert resent > 0
 

@@ -62,6 +62,12 @@ def test_engine_hours_are_monotonic_and_accrue_only_while_the_engine_runs(
             assert cur.engine_hours >= prev.engine_hours
             if cur.rpm == 0 and prev.rpm == 0:
                 assert cur.engine_hours == prev.engine_hours
+            # Idle hours are part of engine hours: they never grow faster.
+            assert cur.idle_hours is not None
+            assert prev.idle_hours is not None
+            assert (
+                0 <= cur.idle_hours - prev.idle_hours <= cur.engine_hours - prev.engine_hours + 2e-3
+            )
             # Between two readings the engine ran at most the time between them.
             span_h = (cur.ts - prev.ts).total_seconds() / 3600
             assert cur.engine_hours - prev.engine_hours <= span_h + 1e-3
