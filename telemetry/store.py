@@ -13,7 +13,9 @@ from typing import Final, LiteralString, TypeVar
 
 import msgspec
 import psycopg
+from psycopg.types.json import Jsonb
 
+from telemetry import episodes
 from telemetry.wire import Dm1, Reading
 
 _Timed = TypeVar("_Timed", Reading, Dm1)
@@ -33,6 +35,8 @@ _READING_SIGNALS: Final = READING_COLUMNS[3:]
 CREATE_STAGING: Final[LiteralString] = """
 CREATE TEMP TABLE IF NOT EXISTS readings_stage
     (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS dm1_stage
+    (LIKE dm1_reports INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS faults_stage
     (LIKE faults INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 """
@@ -49,6 +53,29 @@ COPY_FAULTS_STAGE: Final[LiteralString] = (
 )
 INSERT_FAULTS_FROM_STAGING: Final[LiteralString] = """
 INSERT INTO faults SELECT * FROM faults_stage ON CONFLICT DO NOTHING
+"""
+COPY_DM1_STAGE: Final[LiteralString] = (
+    "COPY dm1_stage (machine_id, ts, seq, active) FROM STDIN (FORMAT BINARY)"
+)
+INSERT_DM1_FROM_STAGING: Final[LiteralString] = """
+INSERT INTO dm1_reports SELECT * FROM dm1_stage ON CONFLICT DO NOTHING
+"""
+# Episodes are rebuilt from all of a machine's DM1 reports (sent only on change, so few), under a
+# lock on the machine row so that two workers never rebuild the same machine at once.
+LOCK_MACHINES: Final[LiteralString] = """
+SELECT id FROM machines WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE
+"""
+SELECT_DM1_REPORTS: Final[LiteralString] = """
+SELECT machine_id, ts, seq, active FROM dm1_reports WHERE machine_id = ANY(%s)
+"""
+DELETE_EPISODES: Final[LiteralString] = "DELETE FROM fault_episodes WHERE machine_id = ANY(%s)"
+INSERT_EPISODES: Final[LiteralString] = """
+INSERT INTO fault_episodes
+    (machine_id, spn, fmi, onset_ts, cleared_ts, last_seen_ts, max_oc, lamp, reports)
+SELECT * FROM unnest(%(machine_id)s::int8[], %(spn)s::int4[], %(fmi)s::int2[],
+                     %(onset)s::timestamptz[], %(cleared)s::timestamptz[],
+                     %(last_seen)s::timestamptz[], %(max_oc)s::int2[], %(lamp)s::text[],
+                     %(reports)s::int4[])
 """
 # A late reading never moves state backwards: the row changes only for a newer measured ts.
 UPSERT_STATE_FROM_READINGS: Final[LiteralString] = """
@@ -108,13 +135,14 @@ class BatchResult:
     readings_in: int = 0
     readings_stored: int = 0
     reports_in: int = 0
+    reports_stored: int = 0
     fault_rows_stored: int = 0
     rejected: int = 0
     machine_ids: set[int] = field(default_factory=set)
 
     @property
     def duplicates(self) -> int:
-        return self.readings_in - self.readings_stored
+        return self.readings_in - self.readings_stored + self.reports_in - self.reports_stored
 
 
 def prepare(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -136,8 +164,11 @@ def write_batch(
         result.readings_stored = _store_readings(conn, readings)
         _upsert_state_from_readings(conn, readings)
     if reports:
+        result.reports_stored = _store_dm1(conn, reports)
         result.fault_rows_stored = _store_reports(conn, reports)
         _upsert_state_from_reports(conn, reports)
+        if result.reports_stored:
+            refresh_episodes(conn, sorted({m for m, _ in reports}))
     for status in statuses:
         conn.execute(
             UPSERT_STATE_FROM_STATUS,
@@ -187,6 +218,53 @@ def _store_reports(
                     )
         cur.execute(INSERT_FAULTS_FROM_STAGING)
         return cur.rowcount
+
+
+def _store_dm1(
+    conn: psycopg.Connection[tuple[object, ...]], reports: Sequence[tuple[int, Dm1]]
+) -> int:
+    with conn.cursor() as cur:
+        with cur.copy(COPY_DM1_STAGE) as copy:
+            copy.set_types(("int8", "timestamptz", "int8", "jsonb"))
+            for machine_id, report in reports:
+                active = [
+                    {"spn": d.spn, "fmi": d.fmi, "oc": d.oc, "lamp": str(d.lamp)}
+                    for d in report.active
+                ]
+                copy.write_row((machine_id, report.ts, report.seq, Jsonb(active)))
+        cur.execute(INSERT_DM1_FROM_STAGING)
+        return cur.rowcount
+
+
+def refresh_episodes(conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]) -> None:
+    """Rebuilds the fault episodes of these machines from their stored DM1 reports."""
+    conn.execute(LOCK_MACHINES, (machine_ids,))
+    by_machine: dict[int, list[episodes.Report]] = {m: [] for m in machine_ids}
+    for machine_id, ts, seq, active in conn.execute(SELECT_DM1_REPORTS, (machine_ids,)):
+        codes = [
+            episodes.ActiveCode(int(c["spn"]), int(c["fmi"]), int(c["oc"]), str(c["lamp"]))
+            for c in active  # type: ignore[attr-defined]
+        ]
+        by_machine[int(machine_id)].append(  # type: ignore[call-overload]
+            episodes.Report(ts, int(seq), codes)  # type: ignore[arg-type, call-overload]
+        )
+    rows = [(m, e) for m, reports in by_machine.items() for e in episodes.episodes(reports)]
+    conn.execute(DELETE_EPISODES, (machine_ids,))
+    if rows:
+        conn.execute(
+            INSERT_EPISODES,
+            {
+                "machine_id": [m for m, _ in rows],
+                "spn": [e.spn for _, e in rows],
+                "fmi": [e.fmi for _, e in rows],
+                "onset": [e.onset for _, e in rows],
+                "cleared": [e.cleared for _, e in rows],
+                "last_seen": [e.last_seen for _, e in rows],
+                "max_oc": [e.max_oc for _, e in rows],
+                "lamp": [e.lamp for _, e in rows],
+                "reports": [e.reports for _, e in rows],
+            },
+        )
 
 
 def _latest_per_machine(items: Iterable[tuple[int, _Timed]]) -> dict[int, _Timed]:

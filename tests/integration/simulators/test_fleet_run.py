@@ -117,6 +117,32 @@ def test_every_published_reading_and_injected_dtc_is_stored_once(
     assert len(stored) == len(set(stored)), "a reading was stored twice"
     assert set(stored) == published, "stored readings differ from the published ones"
     assert conn.execute("SELECT count(*) FROM readings WHERE idle_hours IS NULL").fetchone() == (0,)
+    # Every DM1 report, the ones that clear every code included, is stored once too.
+    dm1_published = {(ids[r["serial"]], int(r["seq"])) for r in rows if r["channel"] == "faults"}
+    dm1_stored = conn.execute("SELECT machine_id, seq FROM dm1_reports").fetchall()
+    assert len(dm1_stored) == len(set(dm1_stored))
+    assert set(dm1_stored) == dm1_published
+    # And the stored fault episodes are exactly the injected ones, at the controller's own time.
+    with (truth / "machines.csv").open(newline="") as f:
+        skew = {r["serial"]: timedelta(seconds=float(r["clock_skew_s"])) for r in csv.DictReader(f)}
+    with (truth / "faults.csv").open(newline="") as f:
+        injected = sorted(
+            (
+                ids[r["serial"]],
+                int(r["spn"]),
+                int(r["fmi"]),
+                datetime.fromisoformat(r["raised"]) + skew[r["serial"]],
+            )
+            for r in csv.DictReader(f)
+            if r["spn"]
+        )
+    stored_episodes = sorted(
+        conn.execute("SELECT machine_id, spn, fmi, onset_ts FROM fault_episodes").fetchall()
+    )
+    assert len(stored_episodes) == len(injected)
+    for got, want in zip(stored_episodes, injected, strict=True):
+        assert got[:3] == want[:3]
+        assert abs(got[3] - want[3]) < timedelta(milliseconds=1)  # type: ignore[operator]
     resent = sum(1 for r in rows if r["resend"] == "1")
     assert resent > 0
 

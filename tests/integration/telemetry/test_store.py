@@ -111,3 +111,53 @@ def test_rejected_messages_are_kept_with_their_bytes(
     write(conn, rejected=[bad])
     row = conn.execute("SELECT topic, payload, reason FROM rejected").fetchone()
     assert row == ("ironlink/v1/tractor/X/telemetry", b"\x00\xffnot json", "not_json")
+
+
+def dm1(seq: int, minutes: int, *codes: tuple[int, int, int]) -> Dm1:
+    return Dm1(
+        seq=seq,
+        ts=T0 + timedelta(minutes=minutes),
+        active=[Dtc(spn=s, fmi=f, oc=oc, lamp=Lamp.AMBER) for s, f, oc in codes],
+    )
+
+
+EPISODE_COLUMNS = "spn, fmi, onset_ts, cleared_ts, max_oc, reports"
+
+
+def stored_episodes(
+    conn: psycopg.Connection[tuple[object, ...]], m: int
+) -> list[tuple[object, ...]]:
+    return conn.execute(
+        f"SELECT {EPISODE_COLUMNS} FROM fault_episodes WHERE machine_id = %s ORDER BY onset_ts",
+        (m,),
+    ).fetchall()
+
+
+def test_dm1_reports_become_episodes_whatever_order_they_arrive_in(
+    conn: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    reports = [
+        dm1(1, 0, (110, 16, 1)),
+        dm1(2, 10, (110, 16, 1), (97, 16, 1)),
+        dm1(3, 20, (97, 16, 1)),  # 110/16 cleared
+        dm1(4, 30),  # everything cleared: an empty list, still stored
+        dm1(5, 40, (110, 16, 2)),  # back again, still active
+    ]
+    in_order, shuffled = machine(conn), machine(conn)
+    for r in reports:
+        write(conn, reports=[(in_order, r)])
+    for batch in ([reports[4], reports[1]], [reports[3]], [reports[0], reports[2], reports[2]]):
+        write(conn, reports=[(shuffled, r) for r in batch])
+
+    expected = [
+        (110, 16, T0, T0 + timedelta(minutes=20), 1, 2),
+        (97, 16, T0 + timedelta(minutes=10), T0 + timedelta(minutes=30), 1, 2),
+        (110, 16, T0 + timedelta(minutes=40), None, 2, 1),
+    ]
+    assert stored_episodes(conn, in_order) == expected
+    assert stored_episodes(conn, shuffled) == expected
+    for m in (in_order, shuffled):
+        seqs = conn.execute(
+            "SELECT seq FROM dm1_reports WHERE machine_id = %s ORDER BY seq", (m,)
+        ).fetchall()
+        assert [s for (s,) in seqs] == [1, 2, 3, 4, 5]  # each once, the empty list included
