@@ -61,7 +61,7 @@ def episodes(reports: Iterable[Report]) -> list[Episode]:
                     ended.max_oc,
                     ended.lamp,
                     ended.reports,
-                )  # fmt: skip
+                )
             )
         for key, code in listed.items():
             e = open_.get(key)
