@@ -70,25 +70,32 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    if args.workers > 1:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        procs = [
-            ctx.Process(target=_ingest_worker, args=(settings, i), daemon=False)
-            for i in range(args.workers)
-        ]
-        for p in procs:
-            p.start()
-        stop = _stop_on_signals()
-        stop.wait()
-        for p in procs:
-            if p.pid:
-                os.kill(p.pid, signal.SIGTERM)
-        for p in procs:
-            p.join()
+    if args.workers <= 1:
+        _ingest_worker(settings, 0)
         return 0
-    _ingest_worker(settings, 0)
+    import multiprocessing
+
+    # The parent supervises: a worker that dies (even kill -9) is started again with the same
+    # index, so it resumes the same persistent MQTT session and gets its unacknowledged messages.
+    ctx = multiprocessing.get_context("spawn")
+    stop = _stop_on_signals()
+    procs = {}
+    for i in range(args.workers):
+        procs[i] = ctx.Process(target=_ingest_worker, args=(settings, i), name=f"ingest-{i}")
+        procs[i].start()
+    while not stop.wait(1.0):
+        for i, proc in list(procs.items()):
+            if not proc.is_alive():
+                log.warning("ingest worker %d exited with %s; restarting it", i, proc.exitcode)
+                procs[i] = ctx.Process(
+                    target=_ingest_worker, args=(settings, i), name=f"ingest-{i}"
+                )
+                procs[i].start()
+    for proc in procs.values():
+        if proc.pid and proc.is_alive():
+            os.kill(proc.pid, signal.SIGTERM)
+    for proc in procs.values():
+        proc.join()
     return 0
 
 
@@ -99,7 +106,13 @@ def _ingest_worker(settings: Settings, index: int) -> None:
 
     logsetup.configure(settings.log_level)
     hook = rules_after_ingest(default_rules().rules)
-    IngestWorker(settings, worker_index=index, on_committed=hook, stop=_stop_on_signals()).run()
+    IngestWorker(
+        settings,
+        worker_index=index,
+        on_committed=hook,
+        stop=_stop_on_signals(),
+        serve_metrics=True,
+    ).run()
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:

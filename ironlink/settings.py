@@ -41,6 +41,9 @@ class Settings:
     ingest_batch_max: int = 2000
     ingest_flush_s: float = 0.2
     ingest_session_expiry_s: int = 86_400
+    # Each ingest worker serves Prometheus metrics on metrics_port + its index (0: not served).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 59108
     api_host: str = "127.0.0.1"
     api_port: int = DEFAULT_API_PORT
     log_level: str = "INFO"

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,9 +27,11 @@ from paho.mqtt.properties import Properties
 from ironlink.settings import Settings
 from telemetry import store
 from telemetry.batcher import Batcher
+from telemetry.hours import check_hours
 from telemetry.machines import MachineDirectory
-from telemetry.validate import Address, Reject, parse_topic, validate
-from telemetry.wire import SUBSCRIPTION, Dm1, Reading
+from telemetry.metrics import IngestMetrics
+from telemetry.validate import Address, Reason, Reject, parse_topic, validate
+from telemetry.wire import SUBSCRIPTION, Dm1, Reading, encode
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class Incoming:
     mid: int
     qos: int
     generation: int  # the MQTT connection it arrived on; acks go only to that connection
+    received_s: float  # time.monotonic() on arrival
 
 
 @dataclass(slots=True)
@@ -67,8 +71,12 @@ class IngestWorker:
         worker_index: int = 0,
         on_committed: OnCommitted | None = None,
         stop: threading.Event | None = None,
+        serve_metrics: bool = False,
     ) -> None:
         self.settings = settings
+        self.worker_index = worker_index
+        self.serve_metrics = serve_metrics
+        self.metrics = IngestMetrics()
         self.client_id = f"ironlink-{settings.ingest_group}-{worker_index}"
         self.on_committed = on_committed
         self.stop = stop or threading.Event()
@@ -130,7 +138,11 @@ class IngestWorker:
             log.warning("MQTT disconnected (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        self._inbox.put(
+            Incoming(
+                msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, time.monotonic()
+            )
+        )
 
     def _connect(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -150,6 +162,13 @@ class IngestWorker:
     # --- batching and storage (worker thread) ----------------------------------------------
 
     def run(self) -> None:
+        if self.serve_metrics and self.settings.metrics_port:
+            port = self.settings.metrics_port + self.worker_index
+            try:
+                self.metrics.serve(self.settings.metrics_host, port)
+                log.info("metrics at http://%s:%d/metrics", self.settings.metrics_host, port)
+            except OSError as exc:  # a busy port must not stop ingest
+                log.error("metrics not served on port %d: %s", port, exc)
         directory_conn = psycopg.connect(self.settings.database_url, autocommit=True)
         conn = self._db_connect()
         directory = MachineDirectory(directory_conn)
@@ -223,6 +242,7 @@ class IngestWorker:
                     log.error("batch of %d not stored (%s); broker will redeliver", len(items), exc)
                     return conn
                 log.warning("batch not stored (%s); retrying in %.1fs", exc, delay)
+                self.metrics.db_retries.inc()
                 time.sleep(delay)
                 delay = min(RETRY_MAX_S, delay * 2)
                 conn.close()
@@ -231,6 +251,7 @@ class IngestWorker:
         for item in items:
             if item.generation == self._generation:
                 self._client.ack(item.mid, item.qos)
+        self._observe(items, result)
         self.stats.received += len(items)
         self.stats.stored += result.readings_stored
         self.stats.duplicates += result.duplicates
@@ -244,6 +265,20 @@ class IngestWorker:
                 log.exception("after-commit hook failed for %d machines", len(result.machine_ids))
         return conn
 
+    def _observe(self, items: list[Incoming], result: store.BatchResult) -> None:
+        m = self.metrics
+        m.commit_seconds.observe(time.monotonic() - min(i.received_s for i in items))
+        m.batch_messages.observe(len(items))
+        m.received.inc(len(items))
+        m.stored.labels(kind="reading").inc(result.readings_stored)
+        m.stored.labels(kind="dm1_report").inc(result.reports_stored)
+        m.duplicates.inc(result.duplicates)
+        m.rejected_by(result.rejected_reasons)
+        m.backlog.set(self._inbox.qsize() + len(self._batcher))
+        now = datetime.now(UTC).timestamp()
+        for age in result.reading_ages(now):
+            m.reading_age_seconds.observe(age)
+
     def _store(
         self,
         conn: psycopg.Connection[tuple[object, ...]],
@@ -255,6 +290,7 @@ class IngestWorker:
         reports: list[tuple[int, Dm1]] = []
         statuses: list[store.StatusUpdate] = []
         rejected: list[store.RejectedMessage] = []
+        topics: dict[int, str] = {}
         addresses = [parse_topic(i.topic) for i in items]
         directory.resolve({a.serial for a in addresses if isinstance(a, Address)})
         for item, address in zip(items, addresses, strict=True):
@@ -275,12 +311,25 @@ class IngestWorker:
             if machine is None:
                 continue
             readings.extend((machine.id, r) for r in outcome.readings)
+            topics.update({id(r): item.topic for r in outcome.readings})
             reports.extend((machine.id, r) for r in outcome.reports)
             if outcome.status is not None:
                 statuses.append(
                     store.StatusUpdate(machine.id, outcome.status.online, outcome.status.ts or now)
                 )
         with conn.transaction():
-            return store.write_batch(
+            if readings:
+                latest = store.latest_hours(conn, sorted({m for m, _ in readings}))
+                readings, backwards = check_hours(readings, latest)
+                for _, reading, detail in backwards:
+                    log.warning("rejected hours_backwards on %s: %s", topics[id(reading)], detail)
+                    rejected.append(
+                        store.RejectedMessage(
+                            topics[id(reading)], encode(reading), Reason.HOURS_BACKWARDS, detail
+                        )
+                    )
+            result = store.write_batch(
                 conn, readings=readings, reports=reports, statuses=statuses, rejected=rejected
             )
+            result.rejected_reasons = Counter(r.reason for r in rejected)
+            return result

@@ -6,7 +6,7 @@ Every function takes a connection inside the caller's transaction and never comm
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, LiteralString, TypeVar
@@ -138,7 +138,12 @@ class BatchResult:
     reports_stored: int = 0
     fault_rows_stored: int = 0
     rejected: int = 0
+    rejected_reasons: Mapping[str, int] = field(default_factory=dict)
     machine_ids: set[int] = field(default_factory=set)
+    reading_times: list[datetime] = field(default_factory=list)
+
+    def reading_ages(self, now_s: float) -> list[float]:
+        return [now_s - ts.timestamp() for ts in self.reading_times]
 
     @property
     def duplicates(self) -> int:
@@ -162,6 +167,7 @@ def write_batch(
     result = BatchResult(readings_in=len(readings), reports_in=len(reports), rejected=len(rejected))
     if readings:
         result.readings_stored = _store_readings(conn, readings)
+        result.reading_times = [r.ts for _, r in readings]
         _upsert_state_from_readings(conn, readings)
     if reports:
         result.reports_stored = _store_dm1(conn, reports)
@@ -234,6 +240,23 @@ def _store_dm1(
                 copy.write_row((machine_id, report.ts, report.seq, Jsonb(active)))
         cur.execute(INSERT_DM1_FROM_STAGING)
         return cur.rowcount
+
+
+SELECT_LATEST_HOURS: Final[LiteralString] = """
+SELECT machine_id, ts, engine_hours FROM machine_state
+WHERE machine_id = ANY(%s) AND ts IS NOT NULL AND engine_hours IS NOT NULL
+"""
+
+
+def latest_hours(
+    conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]
+) -> dict[int, tuple[datetime, float]]:
+    """Each machine's latest stored (ts, engine_hours), by measured time."""
+    latest: dict[int, tuple[datetime, float]] = {}
+    for m, ts, h in conn.execute(SELECT_LATEST_HOURS, (machine_ids,)):
+        if isinstance(m, int) and isinstance(ts, datetime) and isinstance(h, float):
+            latest[m] = (ts, h)
+    return latest
 
 
 def refresh_episodes(conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]) -> None:

@@ -49,6 +49,7 @@ class Reason(enum.StrEnum):
     ANCIENT_TS = "ancient_ts"
     BAD_SEQ = "bad_seq"
     BAD_DTC = "bad_dtc"
+    HOURS_BACKWARDS = "hours_backwards"
 
 
 @dataclass(frozen=True, slots=True)

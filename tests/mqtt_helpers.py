@@ -46,9 +46,9 @@ def publish(settings: Settings, serial: str, messages: Sequence[tuple[str, bytes
 
 @contextmanager
 def running_ingest(
-    settings: Settings, *, on_committed: OnCommitted | None = None
+    settings: Settings, *, on_committed: OnCommitted | None = None, serve_metrics: bool = False
 ) -> Iterator[IngestWorker]:
-    worker = IngestWorker(settings, on_committed=on_committed)
+    worker = IngestWorker(settings, on_committed=on_committed, serve_metrics=serve_metrics)
     thread = threading.Thread(target=worker.run, name="ingest", daemon=True)
     thread.start()
     try:

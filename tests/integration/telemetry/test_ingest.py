@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import socket
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -133,3 +135,71 @@ def test_unknown_serial_and_wrong_kind_are_rejected_not_stored(
             )
         )
     assert [r[0] for r in conn.execute(OWN_REJECTS, (f"%/{serial}/%",))] == ["kind_mismatch"]
+
+
+def test_engine_hours_going_backwards_are_rejected_and_kept(
+    settings: Settings, conn: psycopg.Connection[tuple[object, ...]], tractor: tuple[int, str]
+) -> None:
+    machine_id, serial = tractor
+    t = topic(Kind.TRACTOR, serial, Channel.TELEMETRY)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    good = Reading(seq=1, ts=start, engine_hours=1500.0)
+    reset = Reading(seq=2, ts=start + timedelta(minutes=1), engine_hours=3.0)  # a swapped ECU
+    later = Reading(seq=3, ts=start + timedelta(minutes=2), engine_hours=1500.1)
+    with running_ingest(settings):
+        publish(settings, serial, [(t, encode(good))])
+        wait_for(
+            lambda: (
+                count(conn, "SELECT count(*) FROM readings WHERE machine_id = %s", machine_id) == 1
+            )
+        )
+        publish(settings, serial, [(t, encode(reset)), (t, encode(later))])
+        wait_for(
+            lambda: (
+                count(conn, "SELECT count(*) FROM readings WHERE machine_id = %s", machine_id) == 2
+            )
+        )
+        wait_for(lambda: rejected(conn, serial) == 1)
+    seqs = conn.execute(
+        "SELECT seq FROM readings WHERE machine_id = %s ORDER BY seq", (machine_id,)
+    )
+    assert [s for (s,) in seqs] == [1, 3]
+    ((reason, payload),) = conn.execute(OWN_REJECTS, (f"%/{serial}/%",)).fetchall()
+    assert reason == "hours_backwards"
+    assert b'"engine_hours":3.0' in bytes(payload)  # type: ignore[arg-type]
+
+
+def test_metrics_count_what_the_worker_did(
+    settings: Settings, conn: psycopg.Connection[tuple[object, ...]], tractor: tuple[int, str]
+) -> None:
+    _, serial = tractor
+    t = topic(Kind.TRACTOR, serial, Channel.TELEMETRY)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = datetime.now(UTC) - timedelta(minutes=30)  # ages between 900 s and 3600 s
+    messages = [(t, encode(r)) for r in readings(range(1, 21), start=start)]
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def scrape() -> dict[str, float]:
+        body = urllib.request.urlopen(url, timeout=5).read().decode()
+        return {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in body.splitlines()
+            if line.startswith("ironlink_")
+        }
+
+    stored = 'ironlink_ingest_stored_total{kind="reading"}'
+    with running_ingest(settings.replace(metrics_port=port), serve_metrics=True):
+        publish(settings, serial, [*messages, (t, b"not json"), messages[0]])
+        # Other tests' retained statuses arrive too; wait for this machine's 22 messages.
+        wait_for(lambda: scrape().get(stored) == 20 and scrape().get(DUPLICATES) == 1)
+        values = scrape()
+    assert values['ironlink_ingest_rejected_total{reason="not_json"}'] == 1
+    assert values["ironlink_ingest_received_total"] >= 22
+    assert values["ironlink_ingest_commit_seconds_count"] >= 1
+    assert values['ironlink_ingest_reading_age_seconds_bucket{le="3600.0"}'] == 21
+    assert values['ironlink_ingest_reading_age_seconds_bucket{le="900.0"}'] == 0
+
+
+DUPLICATES = "ironlink_ingest_duplicates_total"
