@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Final
+from typing import Final, LiteralString
 
 from api.auth import Role, create_key, revoke_label
 from ironlink import broker_auth, migrate
@@ -39,6 +39,15 @@ SELECT (SELECT count(*) FROM machines),
 """
 
 
+# The demo replays the same three simulated days each time it starts; what an earlier demo stored
+# for those days would conflict with the replay (engine hours "from the future"), so every demo
+# starts from empty telemetry and tickets. Fleet records and keys are kept (and re-issued).
+RESET_DEMO_DATA: Final[LiteralString] = """
+TRUNCATE readings, faults, dm1_reports, fault_episodes, machine_state, rejected,
+         ticket_events, parts_requests, tickets, service_records
+"""
+
+
 def seed_with_keys(settings: Settings, *, tractors: int, excavators: int) -> dict[str, str]:
     """Migrates, seeds the fleet, syncs broker users and issues fresh demo keys (old ones
     revoked)."""
@@ -46,6 +55,7 @@ def seed_with_keys(settings: Settings, *, tractors: int, excavators: int) -> dic
     with connect(settings.database_url) as conn:
         migrate.apply(conn, migrate.discover())
         with conn.transaction():
+            conn.execute(RESET_DEMO_DATA)
             fleet = seed_demo(conn, tractors=tractors, excavators=excavators)
             revoke_label(conn, label=DEMO_LABEL)
             keys: dict[str, str] = {}
