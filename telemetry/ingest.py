@@ -169,9 +169,8 @@ class IngestWorker:
                 log.info("metrics at http://%s:%d/metrics", self.settings.metrics_host, port)
             except OSError as exc:  # a busy port must not stop ingest
                 log.error("metrics not served on port %d: %s", port, exc)
-        directory_conn = psycopg.connect(self.settings.database_url, autocommit=True)
         conn = self._db_connect()
-        directory = MachineDirectory(directory_conn)
+        directory = MachineDirectory(psycopg.connect(self.settings.database_url, autocommit=True))
         self._connect()
         last_stats = time.monotonic()
         try:
@@ -202,16 +201,19 @@ class IngestWorker:
             self._client.disconnect()
             self._client.loop_stop()
             conn.close()
-            directory_conn.close()
+            directory.close()
 
     def _db_connect(self) -> psycopg.Connection[tuple[object, ...]]:
         delay = RETRY_INITIAL_S
         while True:
+            conn = None
             try:
                 conn = psycopg.connect(self.settings.database_url, autocommit=True)
                 store.prepare(conn)
                 return conn
             except psycopg.OperationalError as exc:
+                if conn is not None:
+                    conn.close()
                 if self.stop.is_set():
                     raise
                 log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
@@ -247,7 +249,10 @@ class IngestWorker:
                 delay = min(RETRY_MAX_S, delay * 2)
                 conn.close()
                 conn = self._db_connect()
-                directory.reconnect(self.settings.database_url)
+                try:
+                    directory.reconnect(self.settings.database_url)
+                except psycopg.OperationalError as again:
+                    log.warning("machine directory not reconnected (%s); retrying", again)
         for item in items:
             if item.generation == self._generation:
                 self._client.ack(item.mid, item.qos)

@@ -35,6 +35,9 @@ class MachineDirectory:
         self._conn.close()
         self._conn = psycopg.connect(database_url, autocommit=True)
 
+    def close(self) -> None:
+        self._conn.close()
+
     def resolve(self, serials: Iterable[str]) -> None:
         now = self._clock()
         wanted = [

@@ -13,6 +13,7 @@ from ironlink.settings import Settings
 from telemetry.wire import Channel, Dm1, Dtc, Kind, Reading, encode, topic
 from tests.factories import make_dealer, make_machine, make_owner
 from tests.mqtt_helpers import publish, running_ingest
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.usefixtures("broker")
 
@@ -203,3 +204,30 @@ def test_metrics_count_what_the_worker_did(
 
 
 DUPLICATES = "ironlink_ingest_duplicates_total"
+
+
+def test_a_database_outage_holds_acknowledgements_and_loses_nothing(
+    settings: Settings, conn: psycopg.Connection[tuple[object, ...]], tractor: tuple[int, str]
+) -> None:
+    machine_id, serial = tractor
+    t = topic(Kind.TRACTOR, serial, Channel.TELEMETRY)
+    info = psycopg.conninfo.conninfo_to_dict(settings.database_url)
+    proxy = TcpProxy(str(info.get("host", "127.0.0.1")), int(info.get("port", 5432)))  # type: ignore[arg-type]
+    url = psycopg.conninfo.make_conninfo(settings.database_url, host="127.0.0.1", port=proxy.port)
+    stored = "SELECT count(*), count(DISTINCT seq) FROM readings WHERE machine_id = %s"
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    batch = [(t, encode(r)) for r in readings(range(1, 101), start=start)]
+    try:
+        with running_ingest(settings.replace(database_url=url)) as worker:
+            publish(settings, serial, batch[:50])
+            wait_for(lambda: count(conn, stored, machine_id) == 50)
+            proxy.cut()
+            publish(settings, serial, batch[50:])  # the broker takes them; ingest cannot store
+            time.sleep(2.0)
+            assert count(conn, stored, machine_id) == 50
+            proxy.restore()
+            wait_for(lambda: count(conn, stored, machine_id) == 100, timeout_s=40)
+            assert worker.metrics.db_retries._value.get() >= 1  # type: ignore[attr-defined]
+    finally:
+        proxy.close()
+    assert conn.execute(stored, (machine_id,)).fetchone() == (100, 100)
