@@ -113,7 +113,12 @@ def broker(base_settings: Settings) -> tuple[str, int]:
 
 @pytest.fixture
 def settings(base_settings: Settings, db_url: str) -> Settings:
-    """Settings for one test: its own database and its own shared-subscription group."""
+    """Settings for one test: its own database and its own shared-subscription group. The group's
+    persistent session outlives the test by a minute only; otherwise the broker would queue every
+    later test's messages for it."""
     return base_settings.replace(
-        database_url=db_url, ingest_group=f"test-{uuid.uuid4().hex[:8]}", ingest_flush_s=0.05
+        database_url=db_url,
+        ingest_group=f"test-{uuid.uuid4().hex[:8]}",
+        ingest_flush_s=0.05,
+        ingest_session_expiry_s=60,
     )
