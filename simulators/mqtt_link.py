@@ -4,7 +4,8 @@ paho-mqtt spends tens of microseconds of Python per QoS 1 message and one send()
 caps one process at a few thousand messages a second. LinkPool keeps every device's own connection
 (its own credentials, will and birth) on one selector, appends pre-encoded PUBLISH packets to
 per-connection buffers, writes each buffer with one send() per round and parses PUBACKs in bulk.
-It only publishes: no subscriptions, no QoS 0 or 2, no TLS.
+It only publishes: no subscriptions, no QoS 0 or 2, no TLS. This module holds the sockets and
+connection state; simulators.mqtt_packets builds and parses the packets.
 
 Nothing happens on the network unless the caller pumps: pump(), flush(), connect_all(), close(),
 and publish() when a connection's queue is full. Delivery is at least once: a message stays in
@@ -19,27 +20,39 @@ import errno
 import logging
 import selectors
 import socket
-import sys
 import time
-from array import array
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+from simulators.mqtt_packets import (
+    CONNACK,
+    DEFAULT_RECEIVE_MAXIMUM,
+    DISCONNECT,
+    MAX_PACKET_ID,
+    PINGRESP,
+    PROP_REASON_STRING,
+    PROP_RECEIVE_MAXIMUM,
+    PROP_SERVER_KEEPALIVE,
+    PUBACK,
+    MalformedPacket,
+    Packet,
+    Will,
+    connect_packet,
+    disconnect_packet,
+    encode_topic,
+    fixed_header,
+    parse_properties,
+    pingreq_packet,
+    puback_run,
+    reason_name,
+    split_packets,
+    with_dup,
+)
+
 log = logging.getLogger(__name__)
 
-CONNECT: Final = 1
-CONNACK: Final = 2
-PUBLISH: Final = 3
-PUBACK: Final = 4
-PINGREQ: Final = 12
-PINGRESP: Final = 13
-DISCONNECT: Final = 14
-
-MAX_VARINT: Final = 268_435_455
-MAX_PACKET_ID: Final = 65_535
-DEFAULT_RECEIVE_MAXIMUM: Final = 65_535  # MQTT 5 3.2.2.3.3: the value when CONNACK omits it
 # One recv() takes up to 64k PUBACKs; a bigger buffer only costs memory.
 RECV_BYTES: Final = 256 * 1024
 # Per connection (the kernel doubles it): a burst of ~3,000 telemetry messages fits without
@@ -50,252 +63,9 @@ KEEPALIVE_CHECK_S: Final = 1.0
 # How long close() waits for the broker to close a connection after our DISCONNECT.
 CLOSE_WAIT_S: Final = 2.0
 
-REASON_NAMES: Final[dict[int, str]] = {
-    0x00: "Success",
-    0x04: "Disconnect with Will Message",
-    0x10: "No matching subscribers",
-    0x80: "Unspecified error",
-    0x81: "Malformed Packet",
-    0x82: "Protocol Error",
-    0x83: "Implementation specific error",
-    0x84: "Unsupported Protocol Version",
-    0x85: "Client Identifier not valid",
-    0x86: "Bad User Name or Password",
-    0x87: "Not authorized",
-    0x88: "Server unavailable",
-    0x89: "Server busy",
-    0x8A: "Banned",
-    0x8B: "Server shutting down",
-    0x8C: "Bad authentication method",
-    0x8D: "Keep Alive timeout",
-    0x8E: "Session taken over",
-    0x90: "Topic Name invalid",
-    0x93: "Receive Maximum exceeded",
-    0x94: "Topic Alias invalid",
-    0x95: "Packet too large",
-    0x96: "Message rate too high",
-    0x97: "Quota exceeded",
-    0x98: "Administrative action",
-    0x99: "Payload format invalid",
-    0x9A: "Retain not supported",
-    0x9B: "QoS not supported",
-    0x9C: "Use another server",
-    0x9D: "Server moved",
-    0x9F: "Connection rate exceeded",
-}
-
-# MQTT 5 property identifiers by value type (2.2.2.2), enough to walk any property list.
-_BYTE_PROPS: Final = frozenset({0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A})
-_U16_PROPS: Final = frozenset({0x13, 0x21, 0x22, 0x23})
-_U32_PROPS: Final = frozenset({0x02, 0x11, 0x18, 0x27})
-_VARINT_PROPS: Final = frozenset({0x0B})
-_BLOB_PROPS: Final = frozenset({0x03, 0x08, 0x09, 0x12, 0x15, 0x16, 0x1A, 0x1C, 0x1F})
-_USER_PROPERTY: Final = 0x26
-PROP_SESSION_EXPIRY: Final = 0x11
-PROP_SERVER_KEEPALIVE: Final = 0x13
-PROP_RECEIVE_MAXIMUM: Final = 0x21
-PROP_REASON_STRING: Final = 0x1F
-
-_PUBLISH_QOS1: Final = 0x32
-_DUP: Final = 0x08
-_PINGREQ_PACKET: Final = b"\xc0\x00"
-_PUBACK_OK: Final = 0x40  # first byte of every PUBACK
-_BIG_ENDIAN: Final = sys.byteorder == "big"
-
-Packet = tuple[int, int, bytes]  # (packet type, flags, body after the remaining length)
-
-
-class MalformedPacket(ValueError):
-    pass
-
 
 class LinkRefused(ConnectionError):
     """The broker answered CONNECT with a failure reason code (wrong password, banned, ...)."""
-
-
-def reason_name(code: int) -> str:
-    return REASON_NAMES.get(code, "Unknown reason")
-
-
-def encode_varint(value: int) -> bytes:
-    if not 0 <= value <= MAX_VARINT:
-        raise ValueError(f"{value} does not fit a variable byte integer")
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        if not value:
-            out.append(byte)
-            return bytes(out)
-        out.append(byte | 0x80)
-
-
-def decode_varint(data: bytes | bytearray, offset: int = 0) -> tuple[int, int] | None:
-    """(value, offset after it), or None when data ends before the integer does."""
-    value = 0
-    for i in range(4):
-        if offset + i >= len(data):
-            return None
-        byte = data[offset + i]
-        value |= (byte & 0x7F) << (7 * i)
-        if not byte & 0x80:
-            return value, offset + i + 1
-    raise MalformedPacket("variable byte integer longer than four bytes")
-
-
-def _u16_prefixed(data: bytes) -> bytes:
-    if len(data) > 0xFFFF:
-        raise ValueError(f"{len(data)} bytes do not fit an MQTT string")
-    return len(data).to_bytes(2, "big") + data
-
-
-def _fixed_header(first: int, remaining: int) -> bytes:
-    if remaining < 0x80:
-        return bytes((first, remaining))
-    if remaining < 0x4000:
-        return bytes((first, (remaining & 0x7F) | 0x80, remaining >> 7))
-    return bytes((first,)) + encode_varint(remaining)
-
-
-@dataclass(frozen=True)
-class Will:
-    """The message the broker publishes (QoS 1) when the connection is lost without DISCONNECT."""
-
-    topic: str
-    payload: bytes
-    retain: bool = True
-
-
-def connect_packet(
-    client_id: str,
-    username: str,
-    password: str,
-    *,
-    keepalive_s: int,
-    clean_start: bool,
-    session_expiry_s: int,
-    will: Will | None,
-) -> bytes:
-    flags = 0xC0 | (0x02 if clean_start else 0)  # user name and password always present
-    if will is not None:
-        flags |= 0x04 | (1 << 3) | (0x20 if will.retain else 0)  # will flag, will QoS 1, retain
-    props = PROP_SESSION_EXPIRY.to_bytes(1, "big") + session_expiry_s.to_bytes(4, "big")
-    body = b"".join(
-        (
-            _u16_prefixed(b"MQTT"),
-            bytes((5, flags)),
-            keepalive_s.to_bytes(2, "big"),
-            encode_varint(len(props)),
-            props,
-            _u16_prefixed(client_id.encode()),
-            b"\x00" + _u16_prefixed(will.topic.encode()) + _u16_prefixed(will.payload)
-            if will is not None
-            else b"",
-            _u16_prefixed(username.encode()),
-            _u16_prefixed(password.encode()),
-        )
-    )
-    return _fixed_header(CONNECT << 4, len(body)) + body
-
-
-def encode_topic(topic: str) -> bytes:
-    """The topic as it appears in a PUBLISH: two length bytes, then UTF-8."""
-    return _u16_prefixed(topic.encode())
-
-
-def _publish(first: int, encoded_topic: bytes, packet_id: int, payload: bytes) -> bytes:
-    head = _fixed_header(first, len(encoded_topic) + 3 + len(payload))
-    # packet id, then a property length of 0
-    return b"".join((head, encoded_topic, (packet_id << 8).to_bytes(3, "big"), payload))
-
-
-def publish_packet(
-    topic_bytes: bytes, packet_id: int, payload: bytes, *, dup: bool, retain: bool
-) -> bytes:
-    """A QoS 1 PUBLISH without properties; topic_bytes is the UTF-8 topic name."""
-    first = _PUBLISH_QOS1 | (_DUP if dup else 0) | (1 if retain else 0)
-    return _publish(first, _u16_prefixed(topic_bytes), packet_id, payload)
-
-
-def disconnect_packet() -> bytes:
-    """DISCONNECT with reason 0x00 (normal disconnection): the broker discards the will."""
-    return b"\xe0\x00"
-
-
-def pingreq_packet() -> bytes:
-    return _PINGREQ_PACKET
-
-
-def split_packets(buf: bytes, start: int = 0) -> tuple[list[Packet], int]:
-    """The complete packets in buf from start on, and the offset where the incomplete rest
-    begins."""
-    packets: list[Packet] = []
-    pos, end_of_data = start, len(buf)
-    while pos + 2 <= end_of_data:
-        first, length = buf[pos], buf[pos + 1]
-        if length < 0x80:
-            body = pos + 2
-        else:
-            decoded = decode_varint(buf, pos + 1)
-            if decoded is None:
-                break
-            length, body = decoded
-        end = body + length
-        if end > end_of_data:
-            break
-        packets.append((first >> 4, first & 0x0F, buf[body:end]))
-        pos = end
-    return packets, pos
-
-
-class PacketParser:
-    """Feeds received bytes, returns the complete packets and keeps the incomplete rest."""
-
-    __slots__ = ("rest",)
-
-    def __init__(self) -> None:
-        self.rest = b""
-
-    def feed(self, data: bytes) -> list[Packet]:
-        buf = self.rest + data if self.rest else data
-        packets, used = split_packets(buf)
-        self.rest = buf[used:]
-        return packets
-
-
-def parse_properties(data: bytes, offset: int = 0) -> tuple[dict[int, int | bytes], int]:
-    """A property list at offset (length first): {id: value}, and the offset after the list.
-    Numbers become ints; strings and binary data stay bytes; user properties are skipped."""
-    decoded = decode_varint(data, offset)
-    if decoded is None:
-        raise MalformedPacket("property length cut short")
-    length, pos = decoded
-    end = pos + length
-    props: dict[int, int | bytes] = {}
-    while pos < end:
-        ident = data[pos]
-        pos += 1
-        if ident in _BYTE_PROPS:
-            props[ident], pos = data[pos], pos + 1
-        elif ident in _U16_PROPS:
-            props[ident], pos = int.from_bytes(data[pos : pos + 2], "big"), pos + 2
-        elif ident in _U32_PROPS:
-            props[ident], pos = int.from_bytes(data[pos : pos + 4], "big"), pos + 4
-        elif ident in _VARINT_PROPS:
-            value = decode_varint(data, pos)
-            if value is None:
-                raise MalformedPacket("property cut short")
-            props[ident], pos = value
-        elif ident in _BLOB_PROPS:
-            size = int.from_bytes(data[pos : pos + 2], "big")
-            props[ident], pos = data[pos + 2 : pos + 2 + size], pos + 2 + size
-        elif ident == _USER_PROPERTY:
-            for _ in range(2):
-                pos += 2 + int.from_bytes(data[pos : pos + 2], "big")
-        else:
-            raise MalformedPacket(f"unknown property 0x{ident:02X}")
-    if pos != end:
-        raise MalformedPacket("property list length mismatch")
-    return props, end
 
 
 class LinkState(enum.StrEnum):
@@ -558,7 +328,7 @@ class LinkPool:
                 3, "big"
             )
         else:
-            head = _fixed_header(first, remaining)
+            head = fixed_header(first, remaining)
         # packet id, then a property length of 0
         packet = b"".join((head, encoded_topic, (packet_id << 8).to_bytes(3, "big"), payload))
         inflight[packet_id] = packet
@@ -711,27 +481,11 @@ class LinkPool:
             self._fill(link)
 
     def _bulk_pubacks(self, link: Link, buf: bytes) -> tuple[list[Packet], int]:
-        """The common case, a run of successful PUBACKs, without a Python step per packet: a
-        broker answers 40 02 id id (reason 0x00 omitted) or 40 03 id id rc (e.g. 0x10, no
-        matching subscribers). Anything else goes through split_packets."""
-        stride = buf[1] + 2 if len(buf) > 1 and buf[0] == _PUBACK_OK else 0
-        if stride not in (4, 5):
-            return split_packets(buf)
-        count = len(buf) // stride
-        whole = count * stride
-        if (
-            buf[0:whole:stride].count(_PUBACK_OK) != count
-            or buf[1:whole:stride].count(stride - 2) != count
-            or (stride == 5 and max(buf[4:whole:5]) >= 0x80)
-        ):
-            return split_packets(buf)
-        pairs = bytearray(2 * count)
-        pairs[0::2] = buf[2:whole:stride]
-        pairs[1::2] = buf[3:whole:stride]
-        ids = array("H", pairs)
-        if not _BIG_ENDIAN:
-            ids.byteswap()
-        self._acked(link, ids)
+        """Acknowledges a run of successful PUBACKs at once; the rest goes through
+        split_packets."""
+        packet_ids, whole = puback_run(buf)
+        if whole:
+            self._acked(link, packet_ids)
         return split_packets(buf, whole)
 
     def _acked(self, link: Link, packet_ids: Iterable[int]) -> None:
@@ -798,9 +552,7 @@ class LinkPool:
     def _resend(self, link: Link) -> None:
         inflight = link.inflight
         for packet_id, packet in inflight.items():
-            if not packet[0] & _DUP:
-                packet = bytes((packet[0] | _DUP,)) + packet[1:]
-                inflight[packet_id] = packet  # same key: the order stays
+            packet = inflight[packet_id] = with_dup(packet)  # same key: the order stays
             link.out += packet
         link.resent += len(inflight)
         self._dirty.add(link)
@@ -820,7 +572,7 @@ class LinkPool:
             if link.ping_sent_s and now - link.ping_sent_s > link.keepalive_s:
                 self._lost(link, "no answer to PINGREQ within the keepalive")
             elif not link.ping_sent_s and now - link.last_send_s >= link.keepalive_s / 2:
-                link.out += _PINGREQ_PACKET
+                link.out += pingreq_packet()
                 link.ping_sent_s = now
                 self._dirty.add(link)
 

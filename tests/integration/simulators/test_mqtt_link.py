@@ -17,7 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ironlink.broker_auth import device_password, sync_users
 from ironlink.settings import Settings
-from simulators.mqtt_link import Link, LinkPool, LinkRefused, LinkState, Will
+from simulators.mqtt_link import Link, LinkPool, LinkRefused, LinkState
+from simulators.mqtt_packets import Will
 from telemetry.wire import Status, encode
 
 pytestmark = pytest.mark.usefixtures("broker")

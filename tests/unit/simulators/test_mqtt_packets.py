@@ -11,15 +11,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from simulators.mqtt_link import (
+from simulators.mqtt_link import LinkPool, LinkRefused, LinkState
+from simulators.mqtt_packets import (
     CONNACK,
     CONNECT,
     PINGRESP,
     PUBACK,
     PUBLISH,
-    LinkPool,
-    LinkRefused,
-    LinkState,
     MalformedPacket,
     Packet,
     PacketParser,
@@ -30,8 +28,10 @@ from simulators.mqtt_link import (
     encode_varint,
     parse_properties,
     pingreq_packet,
+    puback_run,
     publish_packet,
     split_packets,
+    with_dup,
 )
 
 
@@ -120,6 +120,12 @@ def test_publish_flags_and_long_remaining_length() -> None:
     assert packet[9:] == b"x" * 200
 
 
+def test_with_dup_sets_only_the_dup_flag() -> None:
+    resent = with_dup(publish_packet(b"t", 7, b"x", dup=False, retain=True))
+    assert resent == publish_packet(b"t", 7, b"x", dup=True, retain=True)
+    assert with_dup(resent) is resent
+
+
 def test_disconnect_and_pingreq() -> None:
     assert disconnect_packet() == b"\xe0\x00"  # reason 0x00 implied: the will is discarded
     assert pingreq_packet() == b"\xc0\x00"
@@ -187,6 +193,23 @@ def test_user_properties_are_skipped() -> None:
 def test_unknown_property_is_malformed() -> None:
     with pytest.raises(MalformedPacket, match="0x7F"):
         parse_properties(b"\x02\x7f\x00")
+
+
+@pytest.mark.parametrize(
+    ("buf", "expected"),
+    [
+        (bytes.fromhex("4002 0001 4002 0102 40"), ([1, 258], 8)),  # the cut rest stays
+        (bytes.fromhex("4003 0001 10 4003 0002 00"), ([1, 2], 10)),
+        (bytes.fromhex("4003 0001 10 4003 0002 87"), ([], 0)),  # a refusal among them
+        (bytes.fromhex("4002 0001 4003 0002 10"), ([], 0)),  # lengths differ
+        (bytes.fromhex("2003 000000 4002 0001"), ([], 0)),  # not a PUBACK first
+    ],
+)
+def test_puback_run_takes_only_whole_runs_of_successful_pubacks_alike(
+    buf: bytes, expected: tuple[list[int], int]
+) -> None:
+    packet_ids, end = puback_run(buf)
+    assert (list(packet_ids), end) == expected
 
 
 class ScriptedBroker:
