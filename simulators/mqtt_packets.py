@@ -231,6 +231,8 @@ def puback_run(buf: bytes) -> tuple[Sequence[int], int]:
     if stride not in (4, 5):
         return (), 0
     count = len(buf) // stride
+    if count == 0:  # only part of the first PUBACK has arrived
+        return (), 0
     whole = count * stride
     if (
         buf[0:whole:stride].count(_PUBACK_OK) != count

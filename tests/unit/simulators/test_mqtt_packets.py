@@ -379,3 +379,8 @@ def test_a_broker_ending_the_connection_marks_the_link_down(
     assert link.error is not None
     assert error in link.error
     assert list(link.inflight) == [1]  # kept for reconnect()
+
+
+@pytest.mark.parametrize("partial", [b"\x40\x03\x00", b"\x40\x03\x00\x01", b"\x40\x02\x00"])
+def test_puback_run_leaves_a_partly_received_puback_to_the_parser(partial: bytes) -> None:
+    assert puback_run(partial) == ((), 0)
