@@ -10,7 +10,7 @@ import enum
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -82,6 +82,10 @@ class Outcome:
 _telemetry_decoder = msgspec.json.Decoder(TelemetryPayload)
 _faults_decoder = msgspec.json.Decoder(FaultsPayload)
 _status_decoder = msgspec.json.Decoder(Status)
+_reading_decoder = msgspec.json.Decoder(Reading)
+_report_decoder = msgspec.json.Decoder(Dm1)
+_items_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_T = TypeVar("_T", Reading, Dm1)
 _SIGNAL_FIELDS: Final = tuple(f for f in Reading.__struct_fields__ if f in BY_NAME)
 
 
@@ -94,6 +98,39 @@ def parse_topic(topic: str) -> Address | Reject:
         return Address(Kind(kind), serial, Channel(channel))
     except ValueError:
         return Reject(Reason.BAD_TOPIC, f"unknown kind or channel in {topic[:200]!r}")
+
+
+def _detail(text: str) -> str:
+    """Device-supplied names reach msgspec's messages; PostgreSQL text holds no NUL character."""
+    return text[:500].replace("\x00", "\\x00")
+
+
+def _decode_items(
+    payload: bytes,
+    whole: msgspec.json.Decoder[_T | list[_T]],
+    one: msgspec.json.Decoder[_T],
+    rejects: list[Reject],
+) -> list[_T]:
+    """Decodes one item or an array of them. An array that fails as a whole is decoded item by
+    item, so one malformed item costs only itself; broken JSON still fails the whole message."""
+    try:
+        decoded = whole.decode(payload)
+    except msgspec.ValidationError as exc:
+        try:
+            raw_items = _items_decoder.decode(payload)
+        except (msgspec.ValidationError, RecursionError):  # not an array; nested too deep
+            raise exc from None
+    else:
+        return decoded if isinstance(decoded, list) else [decoded]
+    items: list[_T] = []
+    item_rejects: list[Reject] = []  # kept back until every item decoded: broken JSON fails all
+    for index, raw in enumerate(raw_items):
+        try:
+            items.append(one.decode(raw))
+        except msgspec.ValidationError as exc:
+            item_rejects.append(Reject(Reason.BAD_SCHEMA, _detail(f"item {index}: {exc}")))
+    rejects.extend(item_rejects)
+    return items
 
 
 def _check_time(ts: datetime, now: datetime) -> Reject | None:
@@ -167,27 +204,32 @@ def validate(
     try:
         match address.channel:
             case Channel.TELEMETRY:
-                decoded = _telemetry_decoder.decode(payload)
-                for reading in decoded if isinstance(decoded, list) else [decoded]:
+                readings = _decode_items(payload, _telemetry_decoder, _reading_decoder, out.rejects)
+                for reading in readings:
                     if rejected := check_reading(reading, machine.kind, now):
                         out.rejects.append(rejected)
                     else:
                         out.readings.append(reading)
             case Channel.FAULTS:
-                decoded_faults = _faults_decoder.decode(payload)
-                for report in (
-                    decoded_faults if isinstance(decoded_faults, list) else [decoded_faults]
-                ):
+                reports = _decode_items(payload, _faults_decoder, _report_decoder, out.rejects)
+                for report in reports:
                     if rejected := check_report(report, now):
                         out.rejects.append(rejected)
                     else:
                         out.reports.append(report)
             case Channel.STATUS:
-                out.status = _status_decoder.decode(payload)
+                status = _status_decoder.decode(payload)
+                if status.ts is not None and (rejected := _check_time(status.ts, now)):
+                    out.rejects.append(rejected)
+                else:
+                    out.status = status
             case Channel.EVENTS:
                 pass  # Accepted and not stored yet: no consumer of machine events exists.
     except msgspec.ValidationError as exc:
-        out.rejects.append(Reject(Reason.BAD_SCHEMA, str(exc)[:500]))
+        out.rejects.append(Reject(Reason.BAD_SCHEMA, _detail(str(exc))))
     except msgspec.DecodeError as exc:
-        out.rejects.append(Reject(Reason.NOT_JSON, str(exc)[:500]))
+        out.rejects.append(Reject(Reason.NOT_JSON, _detail(str(exc))))
+    except UnicodeDecodeError as exc:
+        # msgspec raises this, not DecodeError, for invalid UTF-8 in an object key or enum value.
+        out.rejects.append(Reject(Reason.NOT_JSON, _detail(f"invalid UTF-8: {exc}")))
     return out

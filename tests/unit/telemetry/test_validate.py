@@ -114,3 +114,67 @@ def test_status_message_decodes() -> None:
     out = validate(status, TRACTOR, b'{"online": false}', NOW)
     assert out.status is not None
     assert out.status.online is False
+
+
+# Regressions found by tests/unit/telemetry/test_validate_fuzz.py.
+
+
+@pytest.mark.parametrize(
+    ("channel", "payload"),
+    [
+        (
+            Channel.TELEMETRY,
+            b'{"seq": 1, "ts": "2026-11-23T11:00:00Z", "engine_hours": 1, "\xff": 1}',
+        ),
+        (
+            Channel.FAULTS,
+            b'{"seq": 1, "ts": "2026-11-23T11:00:00Z",'
+            b' "active": [{"spn": 1, "fmi": 1, "lamp": "\xff"}]}',
+        ),
+        (Channel.STATUS, b'{"online": true, "\xed\xa0\x80": 1}'),
+    ],
+)
+def test_invalid_utf8_in_a_key_or_enum_is_not_json(channel: Channel, payload: bytes) -> None:
+    # msgspec raises UnicodeDecodeError here, not DecodeError; it escaped validate() and
+    # stopped the ingest worker on a message the broker then redelivered for ever.
+    out = validate(Address(Kind.TRACTOR, "TR-0001", channel), TRACTOR, payload, NOW)
+    assert [r.reason for r in out.rejects] == [Reason.NOT_JSON]
+
+
+def test_detail_never_carries_a_nul_from_the_payload() -> None:
+    # PostgreSQL text cannot hold NUL: storing this detail failed the ingest batch.
+    payload = b'{"seq": 1, "ts": "2026-11-23T11:00:00Z", "engine_hours": 1, "\\u0000x": 1}'
+    out = validate(ADDR, TRACTOR, payload, NOW)
+    assert [r.reason for r in out.rejects] == [Reason.BAD_SCHEMA]
+    assert "\x00" not in out.rejects[0].detail
+    assert "\\x00x" in out.rejects[0].detail
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"online": true, "ts": "2026-11-23T13:00:00Z"}', Reason.FUTURE_TS),
+        (b'{"online": true, "ts": "2026-11-23T11:00:00"}', Reason.NO_TIMEZONE),
+    ],
+)
+def test_status_with_a_broken_clock_is_rejected(payload: bytes, reason: Reason) -> None:
+    # A status ts from the future made machine_state ignore every later status message.
+    status = Address(Kind.TRACTOR, "TR-0001", Channel.STATUS)
+    out = validate(status, TRACTOR, payload, NOW)
+    assert out.status is None
+    assert [r.reason for r in out.rejects] == [reason]
+
+
+def test_one_malformed_reading_in_a_batch_keeps_the_good_ones() -> None:
+    payload = b"[" + encode(reading(1)) + b', {"seq": "two"}, ' + encode(reading(3)) + b"]"
+    out = validate(ADDR, TRACTOR, payload, NOW)
+    assert [r.seq for r in out.readings] == [1, 3]
+    assert [r.reason for r in out.rejects] == [Reason.BAD_SCHEMA]
+    assert out.rejects[0].detail.startswith("item 1: ")
+
+
+def test_deeply_nested_item_in_a_bad_batch_is_rejected_not_raised() -> None:
+    payload = b'[{"seq": "x"}, ' + b"[" * 100_000 + b"]" * 100_000 + b"]"
+    out = validate(ADDR, TRACTOR, payload, NOW)
+    assert out.readings == []
+    assert [r.reason for r in out.rejects] == [Reason.BAD_SCHEMA]
