@@ -296,23 +296,20 @@ class IngestWorker:
         statuses: list[store.StatusUpdate] = []
         rejected: list[store.RejectedMessage] = []
         topics: dict[int, str] = {}
+        reject_counts: Counter[str] = Counter()
         addresses = [parse_topic(i.topic) for i in items]
         directory.resolve({a.serial for a in addresses if isinstance(a, Address)})
         for item, address in zip(items, addresses, strict=True):
             if isinstance(address, Reject):
+                reject_counts[address.reason] += 1
                 rejected.append(
                     store.RejectedMessage(item.topic, item.payload, address.reason, address.detail)
                 )
                 continue
             machine = directory.get(address.serial)
             outcome = validate(address, machine, item.payload, now)
-            for reject in outcome.rejects:
-                log.warning(
-                    "rejected %s on %s: %s", reject.reason, item.topic[:200], reject.detail[:200]
-                )
-                rejected.append(
-                    store.RejectedMessage(item.topic, item.payload, reject.reason, reject.detail)
-                )
+            reject_counts.update(r.reason for r in outcome.rejects)
+            rejected.extend(one_row_per_reason(item, outcome.rejects))
             if machine is None:
                 continue
             readings.extend((machine.id, r) for r in outcome.readings)
@@ -326,6 +323,7 @@ class IngestWorker:
             if readings:
                 latest = store.latest_hours(conn, sorted({m for m, _ in readings}))
                 readings, backwards = check_hours(readings, latest)
+                reject_counts[Reason.HOURS_BACKWARDS] += len(backwards)
                 for _, reading, detail in backwards:
                     log.warning("rejected hours_backwards on %s: %s", topics[id(reading)], detail)
                     rejected.append(
@@ -336,5 +334,27 @@ class IngestWorker:
             result = store.write_batch(
                 conn, readings=readings, reports=reports, statuses=statuses, rejected=rejected
             )
-            result.rejected_reasons = Counter(r.reason for r in rejected)
+            result.rejected_reasons = reject_counts
             return result
+
+
+# A batch of thousands of bad readings is one message: keep its bytes once per reason, with the
+# first details, rather than once per reading.
+DETAILS_KEPT: Final = 5
+
+
+def one_row_per_reason(item: Incoming, rejects: list[Reject]) -> list[store.RejectedMessage]:
+    by_reason: dict[str, list[str]] = {}
+    for reject in rejects:
+        by_reason.setdefault(reject.reason, []).append(reject.detail)
+    rows = []
+    for reason, details in by_reason.items():
+        detail = "; ".join(details[:DETAILS_KEPT])
+        if len(details) > 1:
+            more = len(details) - DETAILS_KEPT
+            detail = f"{len(details)} rejects: {detail}" + (
+                f"; and {more} more" if more > 0 else ""
+            )
+        log.warning("rejected %s on %s: %s", reason, item.topic[:200], detail[:200])
+        rows.append(store.RejectedMessage(item.topic, item.payload, reason, detail))
+    return rows
