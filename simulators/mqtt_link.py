@@ -11,6 +11,12 @@ Nothing happens on the network unless the caller pumps: pump(), flush(), connect
 and publish() when a connection's queue is full. Delivery is at least once: a message stays in
 flight until its PUBACK and is resent with DUP=1 after reconnect(), so the receiver must absorb
 duplicates (ingest does, by (machine, seq)).
+
+A link that has been connected and goes down without being asked to (end of stream, reset, no
+PINGRESP, DISCONNECT from the broker, a refused or failed reconnect) reconnects by itself from
+pump(), resuming its session, with a backoff per link (RETRY_INITIAL_S doubling to RETRY_MAX_S,
+jittered so a fleet does not reconnect in one burst). drop() is the caller's choice and stays down
+until reconnect(); close() ends a link for good.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import enum
 import errno
 import logging
+import random
 import selectors
 import socket
 import time
@@ -62,6 +69,18 @@ SNDBUF_BYTES: Final = 1024 * 1024
 KEEPALIVE_CHECK_S: Final = 1.0
 # How long close() waits for the broker to close a connection after our DISCONNECT.
 CLOSE_WAIT_S: Final = 2.0
+# Automatic reconnects: a restarting broker is back within a second or two; doubling from half a
+# second finds it quickly without hammering it, and 5 s bounds the wait once it is back.
+RETRY_INITIAL_S: Final = 0.5
+RETRY_MAX_S: Final = 5.0
+# Each delay is stretched by up to this share, differently per link, to spread a fleet's attempts.
+RETRY_JITTER: Final = 0.5
+# A broker that hands the session to another connection with the same client id would only take
+# it back from us: fighting over it helps nobody, so this reason code is not retried.
+_SESSION_TAKEN_OVER: Final = 0x8E
+# A reconnect whose CONNACK does not come (a broker that accepts TCP but hangs) is given up and
+# retried after this long.
+CONNACK_TIMEOUT_S: Final = 10.0
 
 
 class LinkRefused(ConnectionError):
@@ -113,6 +132,10 @@ class Link:
     ping_sent_s: float = 0.0  # when an unanswered PINGREQ went out; 0 when none
     warned_refused: bool = False
     warned_queue: bool = False
+    retry_at_s: float = 0.0  # when pump() reconnects this link by itself; 0 when not scheduled
+    retry_delay_s: float = 0.0  # the last backoff delay; 0 after a successful CONNACK
+    auto_reconnects: int = 0  # reconnect attempts pump() made by itself
+    opened_s: float = 0.0  # when the current connection attempt started
 
 
 class LinkPool:
@@ -141,6 +164,9 @@ class LinkPool:
         self._topics: dict[str, bytes] = {}
         self._address: tuple[int, tuple[str, int]] | None = None
         self._next_keepalive_check_s = 0.0
+        self._retrying: set[Link] = set()  # links waiting for an automatic reconnect
+        self._next_retry_s = 0.0
+        self._jitter = random.Random()
 
     def __enter__(self) -> LinkPool:
         return self
@@ -229,10 +255,13 @@ class LinkPool:
 
     def pump(self, timeout_s: float = 0.0) -> None:
         """One round: waits up to timeout_s (not at all while some buffer can be written), reads
-        and handles what arrived, writes out buffers, keeps connections alive."""
+        and handles what arrived, writes out buffers, keeps connections alive and reconnects
+        links that went down by themselves once their backoff has passed."""
         dirty = self._dirty
         if any(not link.want_write for link in dirty):
             timeout_s = 0.0
+        elif self._retrying:
+            timeout_s = min(timeout_s, max(0.0, self._next_retry_s - time.monotonic()))
         writable: list[Link] = []
         for key, mask in self._selector.select(timeout_s):
             link: Link = key.data
@@ -250,15 +279,20 @@ class LinkPool:
         if now >= self._next_keepalive_check_s:
             self._next_keepalive_check_s = now + KEEPALIVE_CHECK_S
             self._keep_alive(now)
+        if self._retrying and now >= self._next_retry_s:
+            self._retry_due(now)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Pumps until every link's messages are acknowledged (True) or timeout_s passes (False).
-        Links that are down are not waited for; their messages make the answer False."""
+        Links that are down (dropped or refused) are not waited for, unless they are about to
+        reconnect by themselves; their messages make the answer False."""
         return self._flush(self.links, timeout_s)
 
     def drop(self, link: Link) -> None:
         """Loses the connection without DISCONNECT, as a machine out of coverage does: the broker
-        publishes the will. Unacknowledged messages stay in flight for reconnect()."""
+        publishes the will. Unacknowledged messages stay in flight for reconnect(); the link does
+        not reconnect by itself."""
+        self._retrying.discard(link)
         if link.sock is not None:
             try:
                 link.sock.shutdown(socket.SHUT_RDWR)
@@ -277,6 +311,7 @@ class LinkPool:
             raise ValueError(f"{link.client_id}: closed links do not reconnect")
         if link.sock is not None:
             self.drop(link)
+        self._retrying.discard(link)
         self._open(link, clean_start=False)
 
     def close(self, link: Link | None = None, *, timeout_s: float = 30.0) -> None:
@@ -299,6 +334,7 @@ class LinkPool:
                 closing.append(one)
             else:
                 self._close_socket(one)
+            self._retrying.discard(one)
             one.state = LinkState.CLOSED
         # The broker closes the connection once it has read DISCONNECT; closing first could reset
         # the connection before it does.
@@ -356,10 +392,15 @@ class LinkPool:
             self.pump(0.01)
 
     def _flush(self, links: list[Link], timeout_s: float) -> bool:
-        # A down link cannot drain until reconnect(); waiting for it would only burn the timeout.
+        # A link down for good cannot drain until reconnect(); waiting for it would only burn the
+        # timeout. One that reconnects by itself will drain.
         live = (LinkState.CONNECTING, LinkState.CONNECTED)
+        retrying = self._retrying
         deadline = time.monotonic() + timeout_s
-        while any((link.inflight or link.queue) and link.state in live for link in links):
+        while any(
+            (link.inflight or link.queue) and (link.state in live or link in retrying)
+            for link in links
+        ):
             if time.monotonic() >= deadline:
                 return False
             self.pump(0.05)
@@ -375,6 +416,7 @@ class LinkPool:
 
     def _open(self, link: Link, *, clean_start: bool) -> None:
         link.state, link.refusal, link.error = LinkState.CONNECTING, None, None
+        link.opened_s = time.monotonic()
         link.out.clear()
         link.rest = b""
         link.closing = False
@@ -526,6 +568,7 @@ class LinkPool:
             self._close_socket(link)
             link.state, link.refusal = LinkState.DOWN, code
             link.error = reason_name(code)
+            self._schedule_retry(link)
             return
         props, _ = parse_properties(body, 2) if len(body) > 2 else ({}, 2)
         receive_maximum = props.get(PROP_RECEIVE_MAXIMUM, DEFAULT_RECEIVE_MAXIMUM)
@@ -536,6 +579,9 @@ class LinkPool:
             link.keepalive_s = float(server_keepalive)
         link.state = LinkState.CONNECTED
         link.connects += 1
+        if link.retry_delay_s:
+            log.info("%s: reconnected after %d attempts", link.client_id, link.auto_reconnects)
+            link.retry_delay_s = 0.0
         if link.inflight:
             if not session_present:
                 log.info("%s: the broker lost the session; resending anyway", link.client_id)
@@ -563,10 +609,19 @@ class LinkPool:
         if len(body) > 1:
             text = parse_properties(body, 1)[0].get(PROP_REASON_STRING)
             reason = f": {text.decode(errors='replace')}" if isinstance(text, bytes) else ""
-        self._lost(link, f"disconnected by the broker: {reason_name(code)} (0x{code:02X}){reason}")
+        self._lost(
+            link,
+            f"disconnected by the broker: {reason_name(code)} (0x{code:02X}){reason}",
+            retry=code != _SESSION_TAKEN_OVER,
+        )
 
     def _keep_alive(self, now: float) -> None:
         for link in self.links:
+            if link.state is LinkState.CONNECTING:
+                # Only reconnects: a first connect is timed by connect_all's caller.
+                if link.connects and now - link.opened_s > CONNACK_TIMEOUT_S:
+                    self._lost(link, f"no CONNACK within {CONNACK_TIMEOUT_S:.0f} s")
+                continue
             if link.state is not LinkState.CONNECTED or not link.keepalive_s:
                 continue
             if link.ping_sent_s and now - link.ping_sent_s > link.keepalive_s:
@@ -576,10 +631,38 @@ class LinkPool:
                 link.ping_sent_s = now
                 self._dirty.add(link)
 
-    def _lost(self, link: Link, reason: str) -> None:
-        log.warning("%s: connection lost: %s", link.client_id, reason)
+    def _lost(self, link: Link, reason: str, *, retry: bool = True) -> None:
+        if link.state is LinkState.CONNECTED or not link.retry_delay_s:
+            log.warning("%s: connection lost: %s", link.client_id, reason)
+        else:
+            log.debug("%s: reconnect failed: %s", link.client_id, reason)
         self._close_socket(link)
         link.state, link.error = LinkState.DOWN, reason
+        if retry:
+            self._schedule_retry(link)
+
+    def _schedule_retry(self, link: Link) -> None:
+        """Reconnects the link later from pump(), if it has ever been connected: a link that
+        never got through is the caller's to report (connect_all raises for it)."""
+        if not link.connects or link.state is LinkState.CLOSED:
+            return
+        delay = min(RETRY_MAX_S, 2 * link.retry_delay_s) if link.retry_delay_s else RETRY_INITIAL_S
+        link.retry_delay_s = delay
+        link.retry_at_s = time.monotonic() + delay * (1 + RETRY_JITTER * self._jitter.random())
+        if not self._retrying or link.retry_at_s < self._next_retry_s:
+            self._next_retry_s = link.retry_at_s
+        self._retrying.add(link)
+
+    def _retry_due(self, now: float) -> None:
+        due = [link for link in self._retrying if link.retry_at_s <= now]
+        for link in due:
+            self._retrying.discard(link)
+            link.retry_at_s = 0.0
+            link.auto_reconnects += 1
+            log.debug("%s: reconnecting (%s)", link.client_id, link.error)
+            self._open(link, clean_start=False)
+        if self._retrying:
+            self._next_retry_s = min(link.retry_at_s for link in self._retrying)
 
     def _close_socket(self, link: Link) -> None:
         sock = link.sock

@@ -1,19 +1,27 @@
 """The simulators' LinkPool against the real Mosquitto: per-device credentials and ACL, exactly-once
-delivery without faults, will and birth, and at-least-once delivery across a dropped connection."""
+delivery without faults, will and birth, at-least-once delivery across a dropped connection, and
+links that reconnect by themselves when a (private) broker restarts."""
 
 from __future__ import annotations
 
 import collections
+import getpass
+import shutil
+import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ironlink.broker_auth import device_password, sync_users
 from ironlink.settings import Settings
@@ -208,3 +216,137 @@ def test_drop_delivers_the_retained_will_and_reconnect_resends_what_was_in_fligh
     assert link.resent == len(in_flight)
     assert link.connects == 2
     assert (pool.acked, pool.pending) == (1 + len(in_flight) + 1 + len(while_down), 0)
+
+
+def test_a_dropped_link_stays_down_until_reconnect(base_settings: Settings) -> None:
+    (serial,) = new_serials(1)
+    sync_users(base_settings, [serial])
+    with link_pool(base_settings) as pool:
+        link = add_device(pool, base_settings, serial)
+        pool.connect_all()
+        pool.drop(link)
+        deadline = time.monotonic() + 1.5  # longer than the first automatic retry could wait
+        while time.monotonic() < deadline:
+            pool.pump(0.05)
+        assert (link.state, link.auto_reconnects, link.connects) == (LinkState.DOWN, 0, 1)
+
+
+class PrivateBroker:
+    """A Mosquitto of the test's own on a free port (anonymous clients allowed, persistence on), so
+    that it can be stopped and started again without disturbing the shared test broker."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("mosquitto")
+        if binary is None:
+            pytest.fail("mosquitto is not installed; run `make setup`", pytrace=False)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.directory = directory
+        self.config = directory / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {directory}/\n"
+            f"user {getpass.getuser()}\n"
+            f"log_dest file {directory}/mosquitto.log\n"
+            # The default of 1000 would drop what a slow subscriber has not taken yet.
+            "max_queued_messages 1000000\n"
+        )
+        self.command = [binary, "-c", str(self.config)]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM: Mosquitto saves sessions and queued messages, then exits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@contextmanager
+def private_broker(directory: Path) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(directory)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@contextmanager
+def persistent_subscriber(port: int, topic: str) -> Iterator[Received]:
+    """A paho client with a persistent session, reconnecting by itself within a second or two."""
+    received = Received()
+    ready = threading.Event()
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"test-sub-{uuid.uuid4().hex[:8]}",
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.reconnect_delay_set(min_delay=1, max_delay=2)
+
+    def on_message(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
+        with received.lock:
+            received.messages.append((m.topic, bytes(m.payload), bool(m.retain)))
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *a: ready.set()
+    client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 300
+    # Not a clean start even the first time (the client id is new anyway): Mosquitto 2.0.11
+    # keeps a session begun with clean start in memory only, and loses it when it restarts.
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    client.loop_start()
+    try:
+        assert ready.wait(10), "subscriber did not subscribe"
+        yield received
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_links_reconnect_by_themselves_when_the_broker_restarts(tmp_path: Path) -> None:
+    total, stop_at, start_at = 3_000, 1_000, 2_000
+    with (
+        private_broker(tmp_path) as broker,
+        persistent_subscriber(broker.port, "ironlink/v1/#") as received,
+        LinkPool("127.0.0.1", broker.port) as pool,
+    ):
+        links = [pool.add(f"test-dev-{i}", f"DEV-{i}", "any") for i in range(5)]
+        pool.connect_all()
+        expected = set()
+        for i in range(total):
+            link = links[i % len(links)]
+            payload = f"{link.username}:{i}".encode()
+            pool.publish(link, telemetry(link.username), payload)
+            expected.add(payload)
+            if i % 50 == 49:
+                pool.pump()
+            if i == stop_at:  # mid-stream: some messages in flight, more to come
+                broker.stop()
+            if i == start_at:
+                # Down long enough that the first automatic reconnects are refused and retried.
+                deadline = time.monotonic() + 1.5
+                while time.monotonic() < deadline:
+                    pool.pump(0.05)
+                assert all(link.state is not LinkState.CONNECTED for link in links)
+                broker.start()
+        assert pool.flush(30)
+        received.wait_for(lambda got: {p for _, p, _ in got} >= expected, 30)
+    assert pool.pending == 0
+    assert all(link.connects == 2 for link in links)
+    assert all(link.auto_reconnects >= 2 for link in links)  # at least one refused attempt
