@@ -20,7 +20,8 @@ BENCH_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/bench IRONLINK_PG_PORT=$(BENCH_
 	IRONLINK_MQTT_PORT=$(BENCH_MQTT_PORT)
 
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
-	bench-services-up bench-services-down bench-store bench-publish bench-fleet-model clean-state
+	bench-services-up bench-services-down bench-store bench-publish bench-fleet-model bench-ingest \
+	chaos clean-state
 
 setup:
 	@scripts/setup.sh
@@ -62,7 +63,7 @@ fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-store bench-publish bench-fleet-model
+bench: bench-store bench-publish bench-fleet-model bench-ingest
 
 bench-services-up: setup
 	@$(BENCH_ENV) scripts/services.sh up >/dev/null
@@ -78,6 +79,15 @@ bench-publish: bench-services-up
 
 bench-fleet-model: setup
 	@$(BIN)/python tests/bench/bench_fleet_model.py
+
+# `ironlink ingest` against bare subscribers (the broker's ceiling) and per-message commits.
+bench-ingest: bench-services-up
+	@$(BENCH_ENV) $(BIN)/python tests/bench/bench_ingest.py
+
+# Not part of `bench`: a simulated fleet into ingest while a worker is killed and the broker and
+# PostgreSQL restart; ends with one JSON line (published, stored, lost, duplicates, faults).
+chaos: bench-services-up
+	@$(BENCH_ENV) $(BIN)/python tests/bench/chaos.py
 
 clean-state: services-down test-services-down bench-services-down
 	rm -rf $(IRONLINK_STATE_DIR)

@@ -2,7 +2,9 @@
 # Starts or stops IronLink's own PostgreSQL cluster and Mosquitto broker on dedicated loopback ports,
 # with all state under $IRONLINK_STATE_DIR (default .state/, git-ignored). The system's own PostgreSQL
 # and Mosquitto (default ports) are never touched.
-#   scripts/services.sh up|down|status
+#   scripts/services.sh up|down|status|restart-mqtt|restart-pg
+# restart-mqtt stops the broker (it saves persistent sessions and queued messages) and starts it
+# again; restart-pg is `pg_ctl restart -m fast`. `make chaos` uses both while data flows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -151,13 +153,31 @@ mq_down() {
   fi
 }
 
+pg_restart() {
+  local data
+  data=$(pg_data_dir)
+  if ! as_pg "$(pg_bin)/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    pg_up
+    return
+  fi
+  if ! as_pg "$(pg_bin)/pg_ctl" -D "$data" -o "-p $PG_PORT" -l "$data/postgresql.log" -m fast -w -t 60 \
+      restart >/dev/null; then
+    log "PostgreSQL did not restart; the end of $data/postgresql.log:"
+    tail -n 20 "$data/postgresql.log" >&2 || true
+    exit 1
+  fi
+  log "PostgreSQL restarted on 127.0.0.1:$PG_PORT"
+}
+
 case "${1:-}" in
   up) pg_up; mq_up ;;
   down) mq_down; pg_down ;;
+  restart-mqtt) mq_down; mq_up ;;
+  restart-pg) pg_restart ;;
   status)
     as_pg "$(pg_bin)/pg_ctl" -D "$(pg_data_dir)" status || true
     [ -s "$MQ_DIR/mosquitto.pid" ] && kill -0 "$(cat "$MQ_DIR/mosquitto.pid")" 2>/dev/null \
       && log "Mosquitto running (pid $(cat "$MQ_DIR/mosquitto.pid"))" || log "Mosquitto not running"
     ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|restart-mqtt|restart-pg" >&2; exit 2 ;;
 esac
