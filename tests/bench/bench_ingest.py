@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
-import multiprocessing.synchronize
 import os
 import re
 import tempfile
@@ -37,12 +35,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
 from typing import Any
 
-import msgspec
-import paho.mqtt.client as mqtt
 import psycopg
 from benchkit import (
     CpuSampler,
@@ -55,19 +50,17 @@ from benchkit import (
     postgres_pids,
     sync_broker_users,
 )
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from subscribers import SubscriberConfig, Subscribers
 
 from ironlink.broker_auth import device_password
 from ironlink.settings import Settings, load
 from simulators.mqtt_link import LinkPool
-from telemetry.wire import SUBSCRIPTION, TOPIC_ROOT, Channel, Kind, Reading, encode, topic
+from telemetry.wire import TOPIC_ROOT, Channel, Kind, Reading, encode, topic
 
 MODEL = "6155M"
 SERIAL_PREFIX = "BI-"
 POLL_S = 0.05
-# The slice of the paced run whose latency is reported; the first messages of a run warm up.
+# The paced run publishes rate x PACED_SLICE_S messages at a time, so its rate holds within 10 ms.
 PACED_SLICE_S = 0.01
 PROFILE_HOOK = """
 import atexit, cProfile, os, sys, threading
@@ -141,171 +134,6 @@ def prepare(n: int, machines: int, *, first_seq: int, start: datetime) -> Prepar
         pairs.append((m, seq))
         last[m] = (r.ts, seq)
     return Prepared(links, payloads, pairs, last)
-
-
-# --- subscriber processes (ceiling and naive) ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberConfig:
-    role: str  # "ceiling" counts; "naive" stores every message with its own commit
-    host: str
-    port: int
-    user: str
-    password: str
-    group: str
-    client_prefix: str
-    receive_maximum: int
-    session_expiry_s: int
-    database_url: str = ""
-    machine_ids: dict[str, int] | None = None
-
-
-NAIVE_INSERT = (
-    "INSERT INTO readings (machine_id, ts, seq, engine_hours, rpm, load_pct, coolant_c, oil_kpa,"
-    " fuel_pct, fuel_lph, def_pct, battery_v, hyd_oil_c, hyd_bar, lat, lon, speed_kmh, pto_rpm,"
-    " boom_cycles, idle_hours) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    " %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
-)
-
-
-def subscriber_main(
-    cfg: SubscriberConfig,
-    index: int,
-    ready: multiprocessing.synchronize.Event,
-    stop: multiprocessing.synchronize.Event,
-    counts: SynchronizedArray[int],
-    results: multiprocessing.Queue[tuple[int, int, float, float]],
-) -> None:
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"{cfg.client_prefix}-{index}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-        manual_ack=cfg.role == "naive",
-    )
-    client.username_pw_set(cfg.user, cfg.password)
-    client.max_inflight_messages_set(65_535)
-    received, first, last = 0, 0.0, 0.0
-    conn: psycopg.Connection[Any] | None = None
-    decode = msgspec.json.Decoder(Reading).decode
-    ids = cfg.machine_ids or {}
-    if cfg.role == "naive":
-        conn = psycopg.connect(cfg.database_url)
-
-    def on_connect(c: mqtt.Client, u: Any, flags: Any, reason: Any, props: Any) -> None:
-        c.subscribe(f"$share/{cfg.group}/{SUBSCRIPTION}", qos=1)
-
-    def on_subscribe(c: mqtt.Client, u: Any, mid: int, reasons: Any, props: Any) -> None:
-        if not any(r.is_failure for r in reasons):
-            ready.set()
-
-    # The bench broker may carry other runs' traffic; only this run's machines count.
-    ours = f"{TOPIC_ROOT}/{Kind.TRACTOR}/{SERIAL_PREFIX}"
-
-    def count(c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
-        nonlocal received, first, last
-        if not msg.topic.startswith(ours):
-            return
-        last = time.monotonic()
-        if not received:
-            first = last
-        received += 1
-
-    def store(c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
-        nonlocal received, first, last
-        assert conn is not None
-        machine_id = ids.get(msg.topic.split("/")[3])
-        if machine_id is None:
-            c.ack(msg.mid, msg.qos)
-            return
-        r = decode(msg.payload)
-        conn.execute(
-            NAIVE_INSERT,
-            (
-                machine_id, r.ts, r.seq, r.engine_hours, r.rpm, r.load_pct,
-                r.coolant_c, r.oil_kpa, r.fuel_pct, r.fuel_lph, r.def_pct, r.battery_v,
-                r.hyd_oil_c, r.hyd_bar, r.lat, r.lon, r.speed_kmh, r.pto_rpm, r.boom_cycles,
-                r.idle_hours,
-            ),
-        )  # fmt: skip
-        conn.commit()
-        c.ack(msg.mid, msg.qos)
-        last = time.monotonic()
-        if not received:
-            first = last
-        received += 1
-
-    client.on_connect = on_connect
-    client.on_subscribe = on_subscribe
-    client.on_message = count if cfg.role == "ceiling" else store
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = cfg.session_expiry_s
-    props.ReceiveMaximum = cfg.receive_maximum
-    client.connect(cfg.host, cfg.port, keepalive=30, clean_start=False, properties=props)
-    client.loop_start()
-    try:
-        while not stop.wait(POLL_S):
-            counts[index] = received
-        counts[index] = received
-    finally:
-        client.disconnect()
-        client.loop_stop()
-        if conn is not None:
-            conn.close()
-    results.put((index, received, first, last))
-
-
-class Subscribers:
-    def __init__(self, cfg: SubscriberConfig, workers: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.cfg, self.workers = cfg, workers
-        self.ready = [ctx.Event() for _ in range(workers)]
-        self.stop = ctx.Event()
-        self.counts = ctx.Array("q", workers)
-        self.results: multiprocessing.Queue[tuple[int, int, float, float]] = ctx.Queue()
-        self.procs = [
-            ctx.Process(
-                target=subscriber_main,
-                args=(cfg, i, self.ready[i], self.stop, self.counts, self.results),
-                name=f"{cfg.role}-{i}",
-            )
-            for i in range(workers)
-        ]
-
-    @property
-    def client_ids(self) -> list[str]:
-        return [f"{self.cfg.client_prefix}-{i}" for i in range(self.workers)]
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        for p in self.procs:
-            p.start()
-        deadline = time.monotonic() + timeout_s
-        for event in self.ready:
-            if not event.wait(max(0.0, deadline - time.monotonic())):
-                raise SystemExit(f"{self.cfg.role} subscribers did not subscribe in {timeout_s} s")
-
-    def received(self) -> int:
-        return int(sum(self.counts[:]))
-
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.pid is not None]
-
-    def kill(self) -> None:
-        """After a failed run: the processes end before their sessions are cleared, or paho
-        would reconnect them and recreate the sessions."""
-        self.stop.set()
-        for p in self.procs:
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-                p.join(5)
-
-    def finish(self) -> list[tuple[int, int, float, float]]:
-        self.stop.set()
-        out = [self.results.get(timeout=30) for _ in self.procs]
-        for p in self.procs:
-            p.join(30)
-        return out
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -531,13 +359,21 @@ class Bench:
         s = self.settings
         group = Subscribers(
             SubscriberConfig(
-                role, s.mqtt_host, s.mqtt_port, s.mqtt_user, s.mqtt_password,
-                f"bench-{role}-{self.run}", f"bench-{role}-{self.run}", self.receive_maximum,
-                s.ingest_session_expiry_s, self.url if role == "naive" else "",
-                self.ids if role == "naive" else None,
+                role=role,
+                host=s.mqtt_host,
+                port=s.mqtt_port,
+                user=s.mqtt_user,
+                password=s.mqtt_password,
+                group=f"bench-{role}-{self.run}",
+                client_prefix=f"bench-{role}-{self.run}",
+                receive_maximum=self.receive_maximum,
+                session_expiry_s=s.ingest_session_expiry_s,
+                topic_prefix=f"{TOPIC_ROOT}/{Kind.TRACTOR}/{SERIAL_PREFIX}",
+                database_url=self.url if role == "naive" else "",
+                machine_ids=self.ids if role == "naive" else None,
             ),
             self.args.workers,
-        )  # fmt: skip
+        )
         self.sessions += group.client_ids
         self.subscribers.append(group)
         return group
