@@ -100,6 +100,20 @@ pg_down() {
   fi
 }
 
+# The broker of this state dir: by its pid file, or by its command line when the pid file is gone
+# (a second instance that failed to start removes the file on exit); the file is then rewritten,
+# because `ironlink broker-sync` signals the broker through it.
+mq_pid() {
+  local pid=""
+  if [ -s "$MQ_DIR/mosquitto.pid" ] && kill -0 "$(cat "$MQ_DIR/mosquitto.pid")" 2>/dev/null; then
+    pid=$(cat "$MQ_DIR/mosquitto.pid")
+  else
+    pid=$(pgrep -o -f -x "mosquitto -c $MQ_DIR/mosquitto.conf -d" || true)
+    [ -z "$pid" ] || echo "$pid" > "$MQ_DIR/mosquitto.pid"
+  fi
+  echo "$pid"
+}
+
 mq_up() {
   mkdir -p "$MQ_DIR/data"
   # The broker needs a password file before it starts; `ironlink broker-sync` rewrites it with every
@@ -127,8 +141,10 @@ log_type notice
 max_queued_messages 2000000
 max_inflight_messages 0
 CONF
-  if [ -s "$MQ_DIR/mosquitto.pid" ] && kill -0 "$(cat "$MQ_DIR/mosquitto.pid")" 2>/dev/null; then
-    kill -HUP "$(cat "$MQ_DIR/mosquitto.pid")"
+  local running
+  running=$(mq_pid)
+  if [ -n "$running" ]; then
+    kill -HUP "$running"
     log "Mosquitto already running on 127.0.0.1:$MQTT_PORT (config reloaded)"
     return
   fi
@@ -141,16 +157,14 @@ CONF
 }
 
 mq_down() {
-  if [ -s "$MQ_DIR/mosquitto.pid" ]; then
-    local pid
-    pid=$(cat "$MQ_DIR/mosquitto.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid"
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      log "Mosquitto stopped"
-    fi
-    rm -f "$MQ_DIR/mosquitto.pid"
+  local pid
+  pid=$(mq_pid)
+  if [ -n "$pid" ]; then
+    kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    log "Mosquitto stopped"
   fi
+  rm -f "$MQ_DIR/mosquitto.pid"
 }
 
 pg_restart() {
