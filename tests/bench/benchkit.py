@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from ironlink import migrate
-from ironlink.broker_auth import sync_users
+from ironlink.broker_auth import device_password, sync_users
 from ironlink.settings import Settings, default_state_dir
 from simulators.mqtt_link import LinkPool
 
@@ -91,6 +91,21 @@ def clear_sessions(settings: Settings, client_ids: Sequence[str]) -> None:
         for client_id in client_ids:
             pool.add(client_id, settings.mqtt_user, settings.mqtt_password)
         pool.connect_all(timeout_s=15.0)
+
+
+def clear_retained(settings: Settings, topics: dict[str, str]) -> None:
+    """Deletes retained messages (machine serial -> its status topic), publishing an empty
+    retained message as each machine, so later subscribers are not sent another run's births."""
+    with LinkPool(settings.mqtt_host, settings.mqtt_port, session_expiry_s=0) as pool:
+        links = {
+            serial: pool.add(
+                f"clear-{serial}", serial, device_password(settings.device_secret, serial)
+            )
+            for serial in topics
+        }
+        pool.connect_all(timeout_s=30.0)
+        for serial, link in links.items():
+            pool.publish(link, topics[serial], b"", retain=True)
 
 
 def free_ports(n: int) -> int:

@@ -27,10 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from benchkit import ROOT, IngestProcess, clear_sessions, fresh_database, sync_broker_users
+from benchkit import (
+    ROOT,
+    IngestProcess,
+    clear_retained,
+    clear_sessions,
+    fresh_database,
+    sync_broker_users,
+)
 
 from ironlink.settings import Settings, load
 from maintenance.fleet.seed import seed_demo
+from telemetry.wire import Channel, topic
 
 SERVICES = ROOT / "scripts" / "services.sh"
 KILL_WORKER = "kill -9 ingest worker"
@@ -297,6 +305,11 @@ def main() -> None:
                 sim.kill()
             chaos.ingest.stop()
             clear_sessions(settings, client_ids)
+            # The simulated machines' retained births would be sent to every later subscriber.
+            clear_retained(
+                settings,
+                {m.serial: topic(m.kind, m.serial, Channel.STATUS) for m in fleet.machines},
+            )
         with connect_retrying(url) as conn:
             readings = compare(conn, "readings", ids, telemetry)
             dm1 = compare(conn, "dm1_reports", ids, faults) if has_dm1 else None
