@@ -194,6 +194,15 @@ def write_batch(
     return result
 
 
+def reading_row(machine_id: int, r: Reading) -> tuple[object, ...]:
+    """A reading as the row COPY_READINGS_STAGE takes, in READING_COLUMNS order."""
+    return (
+        machine_id, r.ts, r.seq, r.engine_hours, r.rpm, r.load_pct, r.coolant_c,
+        r.oil_kpa, r.fuel_pct, r.fuel_lph, r.def_pct, r.battery_v, r.hyd_oil_c,
+        r.hyd_bar, r.lat, r.lon, r.speed_kmh, r.pto_rpm, r.boom_cycles, r.idle_hours,
+    )  # fmt: skip
+
+
 def _store_readings(
     conn: psycopg.Connection[tuple[object, ...]], readings: Sequence[tuple[int, Reading]]
 ) -> int:
@@ -201,12 +210,7 @@ def _store_readings(
         with cur.copy(COPY_READINGS_STAGE) as copy:
             copy.set_types(READING_TYPES)
             for machine_id, r in readings:
-                copy.write_row((
-                    machine_id, r.ts, r.seq, r.engine_hours, r.rpm, r.load_pct, r.coolant_c,
-                    r.oil_kpa, r.fuel_pct, r.fuel_lph, r.def_pct, r.battery_v, r.hyd_oil_c,
-                    r.hyd_bar, r.lat, r.lon, r.speed_kmh, r.pto_rpm, r.boom_cycles,
-                    r.idle_hours,
-                ))  # fmt: skip
+                copy.write_row(reading_row(machine_id, r))
         cur.execute(INSERT_READINGS_FROM_STAGING)
         return cur.rowcount
 

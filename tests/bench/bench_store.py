@@ -11,13 +11,11 @@ import argparse
 import json
 import os
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg import sql
+from benchkit import add_machines, fresh_database
 
-from ironlink import migrate
 from ironlink.settings import load
 from telemetry import store
 from telemetry.wire import Reading
@@ -58,29 +56,10 @@ def main() -> None:
     parser.add_argument("--machines", type=int, default=200)
     args = parser.parse_args()
     settings = load(os.environ)
-    admin = psycopg.conninfo.make_conninfo(settings.database_url, dbname="postgres")
-    name = f"ironlink_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(settings.database_url, dbname=name)
-    try:
+    with fresh_database(settings, prefix="ironlink_bench_store") as url:
+        ids = add_machines(url, [(f"B-{i:05d}", "tractor", "6155M") for i in range(args.machines)])
+        rows = make_rows(args.rows, list(ids.values()))
         with psycopg.connect(url, autocommit=True) as conn:
-            migrate.apply(conn, migrate.discover())
-            conn.execute("INSERT INTO dealers (code, name) VALUES ('D', 'D')")
-            conn.execute(
-                "INSERT INTO owners (code, name, kind, dealer_id) VALUES ('O', 'O', 'farmer', 1)"
-            )
-            machines = [
-                int(
-                    conn.execute(
-                        "INSERT INTO machines (serial, kind, model, owner_id, dealer_id)"
-                        " VALUES (%s, 'tractor', 'M', 1, 1) RETURNING id",
-                        (f"B-{i:05d}",),
-                    ).fetchone()[0]
-                )  # type: ignore[index]
-                for i in range(args.machines)
-            ]
-            rows = make_rows(args.rows, machines)
             conn.execute("CREATE TABLE copy_baseline (LIKE readings INCLUDING DEFAULTS)")
             t0 = time.perf_counter()
             with conn.transaction(), conn.cursor() as cur:
@@ -89,29 +68,7 @@ def main() -> None:
                 ) as cp:
                     cp.set_types(store.READING_TYPES)
                     for m, r in rows:
-                        cp.write_row(
-                            (
-                                m,
-                                r.ts,
-                                r.seq,
-                                r.engine_hours,
-                                r.rpm,
-                                r.load_pct,
-                                r.coolant_c,
-                                r.oil_kpa,
-                                r.fuel_pct,
-                                r.fuel_lph,
-                                r.def_pct,
-                                r.battery_v,
-                                r.hyd_oil_c,
-                                r.hyd_bar,
-                                r.lat,
-                                r.lon,
-                                r.speed_kmh,
-                                r.pto_rpm,
-                                r.boom_cycles,
-                            )
-                        )
+                        cp.write_row(store.reading_row(m, r))
             copy_s = time.perf_counter() - t0
 
             store.prepare(conn)
@@ -130,11 +87,6 @@ def main() -> None:
                     ).duplicates
             resend_s = time.perf_counter() - t0
             stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]  # type: ignore[index]
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
     print(
         json.dumps(
             {
