@@ -12,6 +12,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ironlink.broker_auth import device_password, sync_users
 from ironlink.settings import Settings
+from simulators import fleet
+from simulators.fleet import FleetConfig, RunStats
 from telemetry.ingest import IngestWorker, OnCommitted
 
 
@@ -58,3 +60,19 @@ def running_ingest(
         worker.stop.set()
         thread.join(timeout=30)
         assert not thread.is_alive(), "ingest did not stop"
+
+
+def run_fleet(settings: Settings, config: FleetConfig, *, timeout_s: float = 120.0) -> RunStats:
+    """Runs a simulated fleet with a fixed start to its end (or timeout_s), every machine with its
+    own broker credentials; returns once every message is acknowledged."""
+    assert config.start is not None, "a fleet with a fixed start ends by itself"
+    return fleet.run(
+        config,
+        passwords={
+            m.serial: device_password(settings.device_secret, m.serial) for m in config.machines
+        },
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        stop=threading.Event(),
+        duration_s=timeout_s,
+    )

@@ -3,7 +3,6 @@ ticket with parts -> owner API, scoped to the owner."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Role, create_key
-from ironlink.broker_auth import device_password, sync_users
+from ironlink.broker_auth import sync_users
 from ironlink.settings import Settings
 from maintenance.evaluate import rules_after_ingest
 from maintenance.rules.load import default_rules
@@ -23,7 +22,7 @@ from simulators.machine import MachineSpec
 from simulators.scenarios import Injection, MachineOverride, Plan
 from telemetry.wire import Kind
 from tests.factories import make_dealer, make_machine, make_owner
-from tests.mqtt_helpers import running_ingest
+from tests.mqtt_helpers import run_fleet, running_ingest
 
 pytestmark = pytest.mark.usefixtures("broker")
 
@@ -66,23 +65,10 @@ def test_simulated_fleet_to_ticket_in_the_owner_api(
         start=start,
         truth_dir=tmp_path,
     )
-    stats: list[fleet.RunStats] = []
     with running_ingest(settings, on_committed=rules_after_ingest(default_rules().rules)):
-        sim = threading.Thread(
-            target=lambda: stats.append(
-                fleet.run(
-                    config,
-                    passwords={s: device_password(settings.device_secret, s) for s in serials},
-                    host=settings.mqtt_host,
-                    port=settings.mqtt_port,
-                    stop=threading.Event(),
-                )
-            )
-        )
-        sim.start()
-        sim.join(timeout=60)
-        assert stats, "the simulator did not finish"
-        expected = stats[0].readings
+        run = run_fleet(settings, config, timeout_s=60)
+        assert run.simulated_until == start + timedelta(hours=12), "the simulator did not finish"
+        expected = run.readings
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             row = conn.execute("SELECT count(*) FROM readings").fetchone()

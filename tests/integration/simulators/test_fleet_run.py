@@ -5,7 +5,6 @@ and ingest: every published reading is stored exactly once and every injected DT
 from __future__ import annotations
 
 import csv
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,14 +12,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ironlink.broker_auth import device_password, sync_users
+from ironlink.broker_auth import sync_users
 from ironlink.settings import Settings
 from simulators import fleet
 from simulators.machine import MachineSpec
 from simulators.scenarios import Connectivity, Injection, Plan
 from telemetry.wire import Kind
 from tests.factories import make_dealer, make_machine, make_owner
-from tests.mqtt_helpers import running_ingest
+from tests.mqtt_helpers import run_fleet, running_ingest
 
 pytestmark = pytest.mark.usefixtures("broker")
 
@@ -75,23 +74,9 @@ def test_every_published_reading_and_injected_dtc_is_stored_once(
         start=working_start(),
         truth_dir=truth,
     )
-    stats: list[fleet.RunStats] = []
     with running_ingest(settings):
-        runner = threading.Thread(
-            target=lambda: stats.append(
-                fleet.run(
-                    config,
-                    passwords={s: device_password(settings.device_secret, s) for s in ids},
-                    host=settings.mqtt_host,
-                    port=settings.mqtt_port,
-                    stop=threading.Event(),
-                )
-            )
-        )
-        runner.start()
-        runner.join(timeout=120)
-        assert stats, "the simulator did not finish"
-        (run,) = stats
+        run = run_fleet(settings, config)
+        assert run.simulated_until == config.start + timedelta(hours=HOURS)  # type: ignore[operator]
         assert run.unacknowledged == 0
         assert run.refused == 0
         assert run.acked >= run.messages_published
