@@ -237,7 +237,7 @@ class FleetModel:
         weekday = (day + EPOCH_MONDAY_OFFSET_D) % 7
 
         running = self._schedule(t, hour, weekday, dt_s, dt_h)
-        effects = self._fault_effects(running, dt_h)
+        effects = self._fault_effects(running, now, dt_h)
         self._physics(running, effects, hour, day, dt_s, dt_h)
         reports = self._dtcs(running, now, t, dt_h)
 
@@ -278,10 +278,10 @@ class FleetModel:
         self.mode[~engine_on] = OFF
         return engine_on
 
-    def _fault_effects(self, running: Bools, dt_h: float) -> dict[Effect, Floats]:
+    def _fault_effects(self, running: Bools, now: datetime, dt_h: float) -> dict[Effect, Floats]:
         effects = {e: np.zeros(self.n) for e in Effect}
         for inj in self.injected:
-            if self.start + timedelta(seconds=self.t_s) < inj.onset:
+            if now < inj.onset:
                 continue
             if running[inj.machine]:
                 inj.severity = min(
