@@ -18,9 +18,9 @@ from pathlib import Path
 from simulators.connectivity import LinkDown, LinkUp, Outgoing, Transmitter
 from simulators.machine import FleetModel, MachineSpec
 from simulators.mqtt_link import Link, LinkPool
-from simulators.mqtt_packets import Will
 from simulators.scenarios import Plan
 from simulators.truth import GroundTruth
+from telemetry.mqtt_packets import Will
 from telemetry.wire import Channel, Status, encode, topic
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ caps one process at a few thousand messages a second. LinkPool keeps every devic
 (its own credentials, will and birth) on one selector, appends pre-encoded PUBLISH packets to
 per-connection buffers, writes each buffer with one send() per round and parses PUBACKs in bulk.
 It only publishes: no subscriptions, no QoS 0 or 2, no TLS. This module holds the sockets and
-connection state; simulators.mqtt_packets builds and parses the packets.
+connection state; telemetry.mqtt_packets builds and parses the packets.
 
 Nothing happens on the network unless the caller pumps: pump(), flush(), connect_all(), close(),
 and publish() when a connection's queue is full. Delivery is at least once: a message stays in
@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from simulators.mqtt_packets import (
+from telemetry.mqtt_packets import (
     CONNACK,
     DEFAULT_RECEIVE_MAXIMUM,
     DISCONNECT,
@@ -50,6 +50,7 @@ from simulators.mqtt_packets import (
     disconnect_packet,
     encode_topic,
     fixed_header,
+    parse_connack,
     parse_properties,
     pingreq_packet,
     puback_run,
@@ -557,7 +558,7 @@ class LinkPool:
             )
 
     def _on_connack(self, link: Link, body: bytes) -> None:
-        session_present, code = bool(body[0] & 1), body[1]
+        session_present, code, props = parse_connack(body)
         if code >= 0x80:
             log.error(
                 "%s: broker refused the connection: %s (0x%02X)",
@@ -570,7 +571,6 @@ class LinkPool:
             link.error = reason_name(code)
             self._schedule_retry(link)
             return
-        props, _ = parse_properties(body, 2) if len(body) > 2 else ({}, 2)
         receive_maximum = props.get(PROP_RECEIVE_MAXIMUM, DEFAULT_RECEIVE_MAXIMUM)
         assert isinstance(receive_maximum, int)
         link.window = min(receive_maximum, self.max_inflight)

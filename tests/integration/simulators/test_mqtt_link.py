@@ -5,10 +5,6 @@ links that reconnect by themselves when a (private) broker restarts."""
 from __future__ import annotations
 
 import collections
-import getpass
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -26,8 +22,9 @@ from paho.mqtt.properties import Properties
 from ironlink.broker_auth import device_password, sync_users
 from ironlink.settings import Settings
 from simulators.mqtt_link import Link, LinkPool, LinkRefused, LinkState
-from simulators.mqtt_packets import Will
+from telemetry.mqtt_packets import Will
 from telemetry.wire import Status, encode
+from tests.private_broker import private_broker
 
 pytestmark = pytest.mark.usefixtures("broker")
 
@@ -229,61 +226,6 @@ def test_a_dropped_link_stays_down_until_reconnect(base_settings: Settings) -> N
         while time.monotonic() < deadline:
             pool.pump(0.05)
         assert (link.state, link.auto_reconnects, link.connects) == (LinkState.DOWN, 0, 1)
-
-
-class PrivateBroker:
-    """A Mosquitto of the test's own on a free port (anonymous clients allowed, persistence on), so
-    that it can be stopped and started again without disturbing the shared test broker."""
-
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("mosquitto")
-        if binary is None:
-            pytest.fail("mosquitto is not installed; run `make setup`", pytrace=False)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.directory = directory
-        self.config = directory / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {directory}/\n"
-            f"user {getpass.getuser()}\n"
-            f"log_dest file {directory}/mosquitto.log\n"
-            # The default of 1000 would drop what a slow subscriber has not taken yet.
-            "max_queued_messages 1000000\n"
-        )
-        self.command = [binary, "-c", str(self.config)]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        """SIGTERM: Mosquitto saves sessions and queued messages, then exits."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-@contextmanager
-def private_broker(directory: Path) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker(directory)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @contextmanager

@@ -1,5 +1,6 @@
-"""MQTT 5 packet encoding and parsing of the simulators' publisher, checked byte by byte against
-the specification (OASIS MQTT Version 5.0, sections 1.5.5, 3.1, 3.3, 3.4), and LinkPool's packets
+"""MQTT 5 packet encoding and parsing of the simulators' publisher and ingest's receiver, checked
+byte by byte against the specification (OASIS MQTT Version 5.0, sections 1.5.5, 3.1-3.4, 3.8,
+3.9), and LinkPool's packets
 on the wire against a scripted broker on a loopback socket (what a real broker will not do on
 demand: a small Receive Maximum, PUBACKs cut anywhere)."""
 
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from simulators.mqtt_link import LinkPool, LinkRefused, LinkState
-from simulators.mqtt_packets import (
+from telemetry.mqtt_packets import (
     CONNACK,
     CONNECT,
     PINGRESP,
@@ -26,11 +27,16 @@ from simulators.mqtt_packets import (
     decode_varint,
     disconnect_packet,
     encode_varint,
+    parse_connack,
     parse_properties,
+    parse_publish,
+    parse_suback,
     pingreq_packet,
+    puback_packets,
     puback_run,
     publish_packet,
     split_packets,
+    subscribe_packet,
     with_dup,
 )
 
@@ -100,6 +106,78 @@ def test_connect_resuming_a_session_without_will() -> None:
     )
     assert packet[9] == 0xC0  # user name and password only: no clean start, no will
     assert packet[10:12] == b"\x00\x1e"
+
+
+def test_connect_asks_for_a_receive_maximum() -> None:
+    packet = connect_packet(
+        "c",
+        "u",
+        "p",
+        keepalive_s=30,
+        clean_start=False,
+        session_expiry_s=60,
+        will=None,
+        receive_maximum=4000,
+    )
+    props, _ = parse_properties(packet, 12)
+    assert props == {0x11: 60, 0x21: 4000}
+    with pytest.raises(ValueError, match="receive_maximum"):
+        connect_packet(
+            "c", "u", "p", keepalive_s=30, clean_start=False, session_expiry_s=0, will=None,
+            receive_maximum=0,
+        )  # fmt: skip
+
+
+def test_subscribe_matches_the_spec() -> None:
+    assert subscribe_packet(1, "$share/g/a/+", qos=1) == bytes.fromhex(
+        "82 12"  # SUBSCRIBE (flags 0b0010), remaining length 18
+        "0001"  # packet id 1
+        "00"  # properties: none
+        "000c 247368617265 2f 67 2f 61 2f 2b"  # "$share/g/a/+"
+        "01"  # options: maximum QoS 1
+    )
+
+
+def test_suback_and_connack_are_read() -> None:
+    assert parse_suback(bytes.fromhex("0001 00 01")) == (1, b"\x01")
+    assert parse_suback(bytes.fromhex("0007 03 1f0000 87")) == (7, b"\x87")  # empty reason string
+    assert parse_connack(bytes.fromhex("01 00 03 210fa0")) == (True, 0, {0x21: 4000})
+    assert parse_connack(b"\x00\x86") == (False, 0x86, {})
+
+
+def test_puback_packets_are_one_buffer_the_run_parser_reads_back() -> None:
+    ids = [1, 255, 256, 4000, 65_535]
+    packets = puback_packets(ids)
+    assert packets[:8] == bytes.fromhex("40020001 400200ff")
+    assert list(puback_run(packets)[0]) == ids
+    assert puback_packets([]) == b""
+
+
+def test_a_received_publish_is_read_with_or_without_properties() -> None:
+    (_, flags, body), *_ = split_packets(publish_packet(b"a/b", 9, b"hi", dup=True, retain=False))[
+        0
+    ]
+    p = parse_publish(flags, body)
+    assert (p.topic, p.payload, p.qos, p.packet_id, p.dup) == ("a/b", b"hi", 1, 9, True)
+    # QoS 0, no packet id; a message expiry (0x02) and a content type (0x03) to skip.
+    props = bytes.fromhex("0c 02 0000003c 03 0004 6a736f6e")
+    q0 = parse_publish(0, b"\x00\x01t" + props + b"{}")
+    assert (q0.topic, q0.payload, q0.qos, q0.packet_id) == ("t", b"{}", 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("flags", "body"),
+    [
+        (0x02, b"\x00"),  # cut before the topic ends
+        (0x02, b"\x00\x01t\x00\x01"),  # cut before the property length
+        (0x02, b"\x00\x01t\x00\x01\x09\x02"),  # properties longer than the packet
+        (0x06, b"\x00\x01t\x00\x01\x00"),  # QoS 3
+        (0x02, b"\x00\x01\xff\x00\x01\x00x"),  # topic not UTF-8
+    ],
+)
+def test_a_broken_publish_is_malformed_not_a_crash(flags: int, body: bytes) -> None:
+    with pytest.raises(MalformedPacket):
+        parse_publish(flags, body)
 
 
 def test_publish_matches_the_spec() -> None:

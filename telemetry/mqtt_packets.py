@@ -1,6 +1,7 @@
-"""MQTT 5 packets for the simulators' publisher, as bytes: builders for CONNECT, QoS 1 PUBLISH,
-PINGREQ and DISCONNECT, and parsers for what a broker sends back (packet framing, property lists,
-runs of PUBACKs). Pure: no sockets, no clock, no logging; simulators.mqtt_link does the I/O.
+"""MQTT 5 packets as bytes, for the simulators' publisher (simulators.mqtt_link) and ingest's
+subscriber (telemetry.mqtt_receiver): builders for CONNECT, QoS 1 PUBLISH, SUBSCRIBE, runs of
+PUBACKs, PINGREQ and DISCONNECT, and parsers for what a broker sends (packet framing, property
+lists, CONNACK, SUBACK, PUBLISH, runs of PUBACKs). Pure: no sockets, no clock, no logging.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ CONNECT: Final = 1
 CONNACK: Final = 2
 PUBLISH: Final = 3
 PUBACK: Final = 4
+SUBSCRIBE: Final = 8
+SUBACK: Final = 9
 PINGREQ: Final = 12
 PINGRESP: Final = 13
 DISCONNECT: Final = 14
@@ -144,11 +147,18 @@ def connect_packet(
     clean_start: bool,
     session_expiry_s: int,
     will: Will | None,
+    receive_maximum: int | None = None,
 ) -> bytes:
+    """receive_maximum: how many unacknowledged QoS 1 messages the broker may send us (MQTT 5
+    3.1.2.11.3); None leaves the broker's default (Mosquitto's is 20)."""
     flags = 0xC0 | (0x02 if clean_start else 0)  # user name and password always present
     if will is not None:
         flags |= 0x04 | (1 << 3) | (0x20 if will.retain else 0)  # will flag, will QoS 1, retain
     props = PROP_SESSION_EXPIRY.to_bytes(1, "big") + session_expiry_s.to_bytes(4, "big")
+    if receive_maximum is not None:
+        if not 0 < receive_maximum <= MAX_PACKET_ID:
+            raise ValueError(f"receive_maximum must be within 1..{MAX_PACKET_ID}")
+        props += PROP_RECEIVE_MAXIMUM.to_bytes(1, "big") + receive_maximum.to_bytes(2, "big")
     body = b"".join(
         (
             _u16_prefixed(b"MQTT"),
@@ -184,6 +194,35 @@ def publish_packet(
     """A QoS 1 PUBLISH without properties; topic_bytes is the UTF-8 topic name."""
     first = _PUBLISH_QOS1 | (_DUP if dup else 0) | (1 if retain else 0)
     return _publish(first, _u16_prefixed(topic_bytes), packet_id, payload)
+
+
+def subscribe_packet(packet_id: int, topic_filter: str, *, qos: int) -> bytes:
+    """SUBSCRIBE to one filter (shared subscriptions included) at up to `qos`, no properties."""
+    if not 0 <= qos <= 2:
+        raise ValueError(f"qos {qos} is not 0, 1 or 2")
+    body = (
+        packet_id.to_bytes(2, "big")
+        + b"\x00"
+        + _u16_prefixed(topic_filter.encode())
+        + bytes((qos,))
+    )
+    return fixed_header(0x82, len(body)) + body  # SUBSCRIBE's flags are 0b0010 (3.8.1)
+
+
+def puback_packets(packet_ids: Sequence[int]) -> bytes:
+    """One successful PUBACK (40 02 id id) per packet id, as one buffer for one send(); built
+    with slice assignments rather than a Python step per packet."""
+    count = len(packet_ids)
+    ids = array("H", packet_ids)
+    if not _BIG_ENDIAN:
+        ids.byteswap()
+    raw = ids.tobytes()
+    out = bytearray(4 * count)
+    out[0::4] = bytes((_PUBACK_OK,)) * count
+    out[1::4] = b"\x02" * count
+    out[2::4] = raw[0::2]
+    out[3::4] = raw[1::2]
+    return bytes(out)
 
 
 def disconnect_packet() -> bytes:
@@ -247,6 +286,67 @@ def puback_run(buf: bytes) -> tuple[Sequence[int], int]:
     if not _BIG_ENDIAN:
         packet_ids.byteswap()
     return packet_ids, whole
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """A received PUBLISH: packet_id is 0 at QoS 0 (nothing to acknowledge)."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    packet_id: int
+    dup: bool
+
+
+def parse_publish(flags: int, body: bytes) -> Publish:
+    """The body of a PUBLISH (after the remaining length): topic, packet id from QoS 1 on, the
+    property list (skipped), then the payload."""
+    qos = (flags >> 1) & 0x03
+    if qos == 3:
+        raise MalformedPacket("PUBLISH with QoS 3")
+    if len(body) < 3:
+        raise MalformedPacket("PUBLISH cut short")
+    end = 2 + int.from_bytes(body[0:2], "big")
+    topic = body[2:end]
+    packet_id = 0
+    if qos:
+        packet_id = int.from_bytes(body[end : end + 2], "big")
+        end += 2
+    if end >= len(body):
+        raise MalformedPacket("PUBLISH cut short")
+    if body[end] == 0:  # the common case: no properties
+        start = end + 1
+    else:
+        decoded = decode_varint(body, end)
+        if decoded is None:
+            raise MalformedPacket("PUBLISH properties cut short")
+        length, after = decoded
+        start = after + length
+        if start > len(body):
+            raise MalformedPacket("PUBLISH properties longer than the packet")
+    try:
+        name = topic.decode()
+    except UnicodeDecodeError as exc:
+        raise MalformedPacket("PUBLISH topic is not UTF-8") from exc
+    return Publish(name, body[start:], qos, packet_id, bool(flags & _DUP))
+
+
+def parse_connack(body: bytes) -> tuple[bool, int, dict[int, int | bytes]]:
+    """(session present, reason code, properties) of a CONNACK body."""
+    if len(body) < 2:
+        raise MalformedPacket("CONNACK cut short")
+    props, _ = parse_properties(body, 2) if len(body) > 2 else ({}, 2)
+    return bool(body[0] & 0x01), body[1], props
+
+
+def parse_suback(body: bytes) -> tuple[int, bytes]:
+    """(packet id, one reason code per filter) of a SUBACK body; codes below 0x80 are the QoS
+    granted, 0x80 and above refusals."""
+    if len(body) < 3:
+        raise MalformedPacket("SUBACK cut short")
+    _, end = parse_properties(body, 2)
+    return int.from_bytes(body[0:2], "big"), body[end:]
 
 
 class PacketParser:
