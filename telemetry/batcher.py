@@ -31,6 +31,14 @@ class Batcher(Generic[T]):
             self._first_at = self._clock()
         self._items.append(item)
 
+    def extend(self, items: list[T]) -> None:
+        """Adds items arriving together (one network read): the batch may end up to len(items) - 1
+        over max_items, and is due at once."""
+        if items:
+            if self._first_at is None:
+                self._first_at = self._clock()
+            self._items.extend(items)
+
     def due(self) -> bool:
         if not self._items:
             return False

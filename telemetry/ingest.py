@@ -1,9 +1,11 @@
-"""MQTT ingest worker: paho-mqtt 2.x, MQTT v5, QoS 1, persistent session, shared subscription.
+"""MQTT ingest worker: MQTT v5, QoS 1, persistent session, shared subscription, acknowledgement
+after commit.
 
 A message is acknowledged only after the transaction holding its rows has committed. A crash before
 the commit means the broker redelivers it; a redelivery after the commit is absorbed by the unique
 keys. While the database is down nothing is acknowledged, so the broker stops sending once
-ReceiveMaximum messages are outstanding: back-pressure, not loss.
+ReceiveMaximum messages are outstanding: back-pressure, not loss. telemetry.mqtt_receiver holds
+the connection (and says why it is not paho-mqtt).
 """
 
 from __future__ import annotations
@@ -16,13 +18,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from ironlink.settings import Settings
 from telemetry import store
@@ -30,6 +28,7 @@ from telemetry.batcher import Batcher
 from telemetry.hours import check_hours
 from telemetry.machines import MachineDirectory
 from telemetry.metrics import IngestMetrics
+from telemetry.mqtt_receiver import Message, Receiver, ReceiverConfig
 from telemetry.validate import Address, Reason, Reject, parse_topic, validate
 from telemetry.wire import SUBSCRIPTION, Dm1, Reading, encode
 
@@ -42,16 +41,6 @@ RETRY_MAX_S: Final = 15.0
 STATS_EVERY_S: Final = 10.0
 
 OnCommitted = Callable[[psycopg.Connection[tuple[object, ...]], store.BatchResult], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    generation: int  # the MQTT connection it arrived on; acks go only to that connection
-    received_s: float  # time.monotonic() on arrival
 
 
 @dataclass(slots=True)
@@ -81,83 +70,32 @@ class IngestWorker:
         self.on_committed = on_committed
         self.stop = stop or threading.Event()
         self.stats = Stats()
-        self.subscribed = threading.Event()
-        self._inbox: queue.Queue[Incoming] = queue.Queue()
-        self._generation = 0
-        self._batcher: Batcher[Incoming] = Batcher(
+        # One list per recv() of the receiver: the hand-off costs one put per read, not per message.
+        self._inbox: queue.Queue[list[Message]] = queue.Queue()
+        self._batcher: Batcher[Message] = Batcher(
             max_items=settings.ingest_batch_max,
             max_wait_s=settings.ingest_flush_s,
             clock=time.monotonic,
         )
-        self._client = self._make_client()
-
-    # --- MQTT (network thread) -------------------------------------------------------------
-
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
-        client.username_pw_set(self.settings.mqtt_user, self.settings.mqtt_password)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        # Bound paho's own queue of outgoing packets (acks); far above what a batch needs.
-        client.max_inflight_messages_set(65_535)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
-        return client
-
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
-    ) -> None:
-        if reason.is_failure:
-            log.error("MQTT connect refused: %s", reason)
-            return
-        self._generation += 1
-        topic = f"$share/{self.settings.ingest_group}/{SUBSCRIPTION}"
-        client.subscribe(topic, qos=1)
-        log.info("connected as %s, subscribing to %s", self.client_id, topic)
-
-    def _on_subscribe(
-        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any
-    ) -> None:
-        if any(r.is_failure for r in reasons):
-            log.error("subscription refused: %s", reasons)
-            return
-        self.subscribed.set()
-
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
-    ) -> None:
-        self._generation += 1
-        self.subscribed.clear()
-        if not self.stop.is_set():
-            log.warning("MQTT disconnected (%s); reconnecting", reason)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(
-            Incoming(
-                msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, time.monotonic()
-            )
+        self._receiver = Receiver(
+            ReceiverConfig(
+                host=settings.mqtt_host,
+                port=settings.mqtt_port,
+                client_id=self.client_id,
+                username=settings.mqtt_user,
+                password=settings.mqtt_password,
+                topic_filter=f"$share/{settings.ingest_group}/{SUBSCRIPTION}",
+                # Mosquitto sends only 20 unacknowledged QoS 1 messages unless told more; a batch
+                # holds messages unacknowledged until commit, so allow two batches in flight.
+                receive_maximum=min(65_535, 2 * settings.ingest_batch_max),
+                session_expiry_s=settings.ingest_session_expiry_s,
+            ),
+            self._inbox.put,
         )
 
-    def _connect(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
-        # Mosquitto sends only 20 unacknowledged QoS 1 messages unless told more; a batch holds
-        # messages unacknowledged until commit, so allow two batches in flight.
-        props.ReceiveMaximum = min(65_535, 2 * self.settings.ingest_batch_max)
-        self._client.connect_async(
-            self.settings.mqtt_host,
-            self.settings.mqtt_port,
-            keepalive=30,
-            clean_start=False,
-            properties=props,
-        )
-        self._client.loop_start()
+    @property
+    def subscribed(self) -> threading.Event:
+        return self._receiver.subscribed
 
     # --- batching and storage (worker thread) ----------------------------------------------
 
@@ -171,17 +109,17 @@ class IngestWorker:
                 log.error("metrics not served on port %d: %s", port, exc)
         conn = self._db_connect()
         directory = MachineDirectory(psycopg.connect(self.settings.database_url, autocommit=True))
-        self._connect()
+        self._receiver.start()
         last_stats = time.monotonic()
         try:
             while not self.stop.is_set():
                 try:
-                    item = self._inbox.get(
+                    messages = self._inbox.get(
                         timeout=self._batcher.wait_s() if len(self._batcher) else 0.1
                     )
-                    self._batcher.add(item)
+                    self._batcher.extend(messages)
                     while len(self._batcher) < self.settings.ingest_batch_max:
-                        self._batcher.add(self._inbox.get_nowait())
+                        self._batcher.extend(self._inbox.get_nowait())
                 except queue.Empty:
                     pass
                 if self._batcher.due():
@@ -192,14 +130,13 @@ class IngestWorker:
             # Drain what already arrived so a clean stop acknowledges everything it stored.
             while True:
                 try:
-                    self._batcher.add(self._inbox.get_nowait())
+                    self._batcher.extend(self._inbox.get_nowait())
                 except queue.Empty:
                     break
             if len(self._batcher):
                 conn = self._flush(conn, directory, retry=False)
         finally:
-            self._client.disconnect()
-            self._client.loop_stop()
+            self._receiver.close()
             conn.close()
             directory.close()
 
@@ -228,7 +165,7 @@ class IngestWorker:
         retry: bool = True,
     ) -> psycopg.Connection[tuple[object, ...]]:
         items = self._batcher.take()
-        generation = self._generation
+        generation = self._receiver.generation
         # Messages from an earlier connection will be redelivered by the broker; acking them on the
         # new connection would acknowledge the wrong packet ids.
         items = [i for i in items if i.generation == generation]
@@ -253,9 +190,7 @@ class IngestWorker:
                     directory.reconnect(self.settings.database_url)
                 except psycopg.OperationalError as again:
                     log.warning("machine directory not reconnected (%s); retrying", again)
-        for item in items:
-            if item.generation == self._generation:
-                self._client.ack(item.mid, item.qos)
+        self._receiver.ack(generation, [i.packet_id for i in items])
         self._observe(items, result)
         self.stats.received += len(items)
         self.stats.stored += result.readings_stored
@@ -270,7 +205,7 @@ class IngestWorker:
                 log.exception("after-commit hook failed for %d machines", len(result.machine_ids))
         return conn
 
-    def _observe(self, items: list[Incoming], result: store.BatchResult) -> None:
+    def _observe(self, items: list[Message], result: store.BatchResult) -> None:
         m = self.metrics
         m.commit_seconds.observe(time.monotonic() - min(i.received_s for i in items))
         m.batch_messages.observe(len(items))
@@ -288,7 +223,7 @@ class IngestWorker:
         self,
         conn: psycopg.Connection[tuple[object, ...]],
         directory: MachineDirectory,
-        items: list[Incoming],
+        items: list[Message],
     ) -> store.BatchResult:
         now = datetime.now(UTC)
         readings: list[tuple[int, Reading]] = []
@@ -343,7 +278,7 @@ class IngestWorker:
 DETAILS_KEPT: Final = 5
 
 
-def one_row_per_reason(item: Incoming, rejects: list[Reject]) -> list[store.RejectedMessage]:
+def one_row_per_reason(item: Message, rejects: list[Reject]) -> list[store.RejectedMessage]:
     by_reason: dict[str, list[str]] = {}
     for reject in rejects:
         by_reason.setdefault(reject.reason, []).append(reject.detail)

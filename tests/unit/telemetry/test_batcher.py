@@ -49,3 +49,18 @@ def test_empty_batcher_is_never_due() -> None:
 def test_rejects_nonsense_bounds() -> None:
     with pytest.raises(ValueError, match="max_items"):
         Batcher(max_items=0, max_wait_s=1, clock=Clock())
+
+
+def test_extend_takes_one_read_at_once_and_starts_the_clock() -> None:
+    clock = Clock()
+    b: Batcher[int] = Batcher(max_items=3, max_wait_s=0.2, clock=clock)
+    b.extend([])
+    assert len(b) == 0
+    assert b.wait_s() == 0.2
+    b.extend([1, 2])
+    clock.t = 0.1
+    assert not b.due()
+    assert b.wait_s() == pytest.approx(0.1)
+    b.extend([3, 4, 5])  # one read may go past max_items; the batch is due at once
+    assert b.due()
+    assert b.take() == [1, 2, 3, 4, 5]
