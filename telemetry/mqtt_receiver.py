@@ -9,7 +9,11 @@ recv(), parses the packets in bulk (telemetry.mqtt_packets) and sends a batch's 
 send().
 
 A thread of its own connects, subscribes, reads, answers keepalives and reconnects with backoff;
-it hands each recv()'s messages to `on_messages` as one list. Every connection has a generation
+it hands each recv()'s messages to `on_messages` as one list. It stops reading while
+receive_maximum messages are handed off and not yet acknowledged, so TCP pushes back on the broker:
+Mosquitto 2.0.11 stops honouring the Receive Maximum once acknowledgements flow (its
+db__message_delete_outgoing miscounts the in-flight quota; eclipse-mosquitto/mosquitto#2301), and
+would otherwise flood a slower consumer without bound. Every connection has a generation
 number: acks name the generation their messages arrived on and are sent only on that connection,
 since packet ids mean nothing on another one (the broker redelivers unacknowledged messages after a
 reconnect, and the unique keys absorb the repeat).
@@ -101,6 +105,10 @@ class Receiver:
         self._send_lock = threading.Lock()
         self._last_send_s = 0.0
         self._reached_subscribed = False  # this connection got as far as a granted SUBACK
+        # QoS 1 messages handed off on this connection and not acknowledged yet; the reader
+        # waits on _room while there are receive_maximum of them.
+        self._unacked = 0
+        self._room = threading.Condition()
         self._thread = threading.Thread(
             target=self._run, name=f"mqtt-{config.client_id}", daemon=True
         )
@@ -128,6 +136,9 @@ class Receiver:
                 self._shutdown()
                 return 0
             self._last_send_s = time.monotonic()
+        with self._room:
+            self._unacked -= len(ids)
+            self._room.notify()
         return len(ids)
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -194,6 +205,8 @@ class Receiver:
             self.generation += 1
             self._sock = sock
         generation = self.generation
+        with self._room:
+            self._unacked = 0  # the broker redelivers the last connection's unacknowledged
         self._send(
             connect_packet(
                 cfg.client_id,
@@ -212,6 +225,15 @@ class Receiver:
         connected = False
         sock.settimeout(TICK_S)
         while not self._stop.is_set():
+            if connected and self._unacked >= cfg.receive_maximum:
+                with self._room:
+                    self._room.wait(TICK_S)
+                # Not reading: a PINGRESP may wait unread behind PUBLISHes, so only keep our
+                # side alive (the broker reads our PINGREQs) and check for PINGRESP afterwards.
+                ping_sent_s = 0.0
+                if time.monotonic() - self._last_send_s >= keepalive_s / 2:
+                    self._send(pingreq_packet())
+                continue
             try:
                 data = sock.recv(RECV_BYTES)
             except TimeoutError:
@@ -263,6 +285,8 @@ class Receiver:
                     elif kind == DISCONNECT:
                         raise ConnectionError(disconnect_reason(body))
                 if messages:
+                    with self._room:
+                        self._unacked += sum(1 for m in messages if m.packet_id)
                     self.on_messages(messages)
             if not connected:
                 if now - self._last_send_s > CONNECT_TIMEOUT_S:
