@@ -44,7 +44,7 @@ class IngestMetrics:
         )
         self.reading_age_seconds = Histogram(
             "ironlink_ingest_reading_age_seconds",
-            "Commit time minus the reading's measured time (late data after coverage gaps)",
+            "Per machine and batch, commit time minus its newest reading's measured time (lag)",
             buckets=AGE_BUCKETS,
             registry=r,
         )

@@ -140,10 +140,13 @@ class BatchResult:
     rejected: int = 0
     rejected_reasons: Mapping[str, int] = field(default_factory=dict)
     machine_ids: set[int] = field(default_factory=set)
-    reading_times: list[datetime] = field(default_factory=list)
+    # machine id -> measured time of its newest reading in the batch
+    newest_reading: dict[int, datetime] = field(default_factory=dict)
 
     def reading_ages(self, now_s: float) -> list[float]:
-        return [now_s - ts.timestamp() for ts in self.reading_times]
+        """Per machine in the batch, how far its newest reading lags behind now: the lag of
+        data that arrives late after a coverage gap (one value per machine, not per reading)."""
+        return [now_s - ts.timestamp() for ts in self.newest_reading.values()]
 
     @property
     def duplicates(self) -> int:
@@ -167,8 +170,9 @@ def write_batch(
     result = BatchResult(readings_in=len(readings), reports_in=len(reports), rejected=len(rejected))
     if readings:
         result.readings_stored = _store_readings(conn, readings)
-        result.reading_times = [r.ts for _, r in readings]
-        _upsert_state_from_readings(conn, readings)
+        latest = _latest_per_machine(readings)
+        result.newest_reading = {m: r.ts for m, r in latest.items()}
+        _upsert_state_from_readings(conn, latest)
     if reports:
         result.reports_stored = _store_dm1(conn, reports)
         result.fault_rows_stored = _store_reports(conn, reports)
@@ -304,9 +308,8 @@ def _latest_per_machine(items: Iterable[tuple[int, _Timed]]) -> dict[int, _Timed
 
 
 def _upsert_state_from_readings(
-    conn: psycopg.Connection[tuple[object, ...]], readings: Sequence[tuple[int, Reading]]
+    conn: psycopg.Connection[tuple[object, ...]], latest: Mapping[int, Reading]
 ) -> None:
-    latest = _latest_per_machine(readings)
     ids = sorted(latest)  # a fixed lock order keeps concurrent workers from deadlocking
     rows = [latest[i] for i in ids]
     conn.execute(

@@ -7,7 +7,9 @@ ones beside it.
 from __future__ import annotations
 
 import enum
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeVar
@@ -89,6 +91,8 @@ _T = TypeVar("_T", Reading, Dm1)
 _SIGNAL_FIELDS: Final = tuple(f for f in Reading.__struct_fields__ if f in BY_NAME)
 
 
+# Topics repeat (one per machine and channel): parsing each once saves ~5 us per message.
+@functools.lru_cache(maxsize=65_536)
 def parse_topic(topic: str) -> Address | Reject:
     parts = topic.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
@@ -151,9 +155,41 @@ def _check_seq(seq: int) -> Reject | None:
     return None
 
 
+def _plausible_check(kind: Kind) -> Callable[[Reading], bool]:
+    """One boolean expression over a reading's signals, built from the catalogue: every signal of
+    this kind absent or within its range (NaN compares false), no signal of another kind present.
+    It answers the common case in ~1 us instead of a loop's ~5 us; check_reading's loop then
+    explains the rare reading it refuses."""
+    terms = [
+        f"(r.{name} is None or {BY_NAME[name].lo!r} <= r.{name} <= {BY_NAME[name].hi!r})"
+        if kind in BY_NAME[name].kinds
+        else f"r.{name} is None"
+        for name in _SIGNAL_FIELDS
+    ]
+    check: Callable[[Reading], bool] = eval(
+        f"lambda r: {' and '.join(terms)}"
+    )  # our catalogue, no outside input
+    return check
+
+
+_PLAUSIBLE: Final = {kind: _plausible_check(kind) for kind in Kind}
+
+
+def signals_plausible(reading: Reading, kind: Kind) -> bool:
+    """True exactly when check_signals finds nothing to reject, in a fraction of its time."""
+    return _PLAUSIBLE[kind](reading)
+
+
 def check_reading(reading: Reading, kind: Kind, now: datetime) -> Reject | None:
     if rejected := _check_seq(reading.seq) or _check_time(reading.ts, now):
         return rejected
+    if signals_plausible(reading, kind):
+        return None
+    return check_signals(reading, kind)
+
+
+def check_signals(reading: Reading, kind: Kind) -> Reject | None:
+    """The first signal, in field order, that is not finite, not of this kind or out of range."""
     for name in _SIGNAL_FIELDS:
         value = getattr(reading, name)
         if value is None:

@@ -199,7 +199,10 @@ def test_metrics_count_what_the_worker_did(
     assert values['ironlink_ingest_rejected_total{reason="not_json"}'] == 1
     assert values["ironlink_ingest_received_total"] >= 22
     assert values["ironlink_ingest_commit_seconds_count"] >= 1
-    assert values['ironlink_ingest_reading_age_seconds_bucket{le="3600.0"}'] == 21
+    # One age per machine and batch: this machine's newest reading lags 900-3600 s each time.
+    ages = values["ironlink_ingest_reading_age_seconds_count"]
+    assert ages >= 1
+    assert values['ironlink_ingest_reading_age_seconds_bucket{le="3600.0"}'] == ages
     assert values['ironlink_ingest_reading_age_seconds_bucket{le="900.0"}'] == 0
 
 

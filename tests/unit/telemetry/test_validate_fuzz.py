@@ -33,7 +33,9 @@ from telemetry.validate import (
     Outcome,
     Reason,
     Reject,
+    check_signals,
     parse_topic,
+    signals_plausible,
     validate,
 )
 from telemetry.wire import TOPIC_ROOT, Channel, Dm1, Kind, Lamp, Reading
@@ -742,3 +744,32 @@ def test_status_is_accepted_only_with_a_sane_clock(message: Message) -> None:
     else:
         assert out.status is not None
         assert out.rejects == []
+
+
+def _edge_value(signal: Signal) -> st.SearchStrategy[float | None]:
+    """Absent, at or just beyond either bound, anywhere, or not finite."""
+    edges = [signal.lo, signal.hi, math.nextafter(signal.lo, -math.inf)]
+    edges.append(math.nextafter(signal.hi, math.inf))
+    return st.one_of(
+        st.none(), st.sampled_from(edges), st.floats(allow_nan=True, allow_infinity=True)
+    )
+
+
+@FUZZ
+@given(kind=st.sampled_from(Kind), data=st.data())
+def test_the_fast_signal_check_agrees_with_the_explaining_one(
+    kind: Kind, data: st.DataObject
+) -> None:
+    """check_reading answers the common case with one expression compiled from the catalogue and
+    asks check_signals only when that refuses: both must accept exactly the same readings. A
+    valid reading with one signal (of either kind) at an edge or beyond."""
+    values: dict[str, Any] = {
+        s.name: data.draw(st.none() | st.floats(s.lo, s.hi), label=s.name)
+        if kind in s.kinds
+        else None
+        for s in BY_NAME.values()
+    }
+    edge = data.draw(st.sampled_from(sorted(BY_NAME)), label="edge")
+    values[edge] = data.draw(_edge_value(BY_NAME[edge]), label="edge value")
+    reading = Reading(seq=1, ts=NOW, **values)
+    assert signals_plausible(reading, kind) == (check_signals(reading, kind) is None)
