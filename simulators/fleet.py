@@ -49,6 +49,7 @@ class RunStats:
     gaps: int
     acked: int  # includes the birth messages the links publish on every (re)connect
     refused: int
+    unrouted: int  # PUBACKs "no matching subscribers": sent again until ingest took them
     unacknowledged: int
     simulated_until: datetime
 
@@ -94,7 +95,9 @@ def run(
     )
     transmitter = Transmitter(model.n, config.plan.connectivity, seed=config.seed)
     truth = GroundTruth(config.truth_dir) if config.truth_dir else None
-    pool = LinkPool(host, port)
+    # A controller buffers readings through gaps; a broker that restarted and has not got its
+    # ingest subscribers back yet is one more gap, so nobody receiving means not delivered.
+    pool = LinkPool(host, port, hold_unrouted=True)
     links: list[Link] = []
     topics: list[dict[Channel, str]] = []
     for spec in model.specs:
@@ -166,6 +169,7 @@ def run(
         gaps=len(transmitter.gaps),
         acked=pool.acked,
         refused=pool.refused,
+        unrouted=pool.unrouted,
         unacknowledged=unacknowledged,
         simulated_until=sim_now,
     )

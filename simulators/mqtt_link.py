@@ -17,6 +17,12 @@ PINGRESP, DISCONNECT from the broker, a refused or failed reconnect) reconnects 
 pump(), resuming its session, with a backoff per link (RETRY_INITIAL_S doubling to RETRY_MAX_S,
 jittered so a fleet does not reconnect in one burst). drop() is the caller's choice and stays down
 until reconnect(); close() ends a link for good.
+
+A PUBACK "no matching subscribers" (0x10) means the broker accepted the message but delivered it
+to nobody, as after a Mosquitto restart until the ingest workers have re-subscribed. By default it
+counts as acknowledged; with hold_unrouted a non-retained one is held by its link and published
+again from pump() after a backoff per link (UNROUTED_RETRY_INITIAL_S doubling to
+UNROUTED_RETRY_MAX_S), ahead of the link's queue.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import enum
 import errno
 import logging
+import math
 import random
 import selectors
 import socket
@@ -47,6 +54,7 @@ from telemetry.mqtt_packets import (
     Packet,
     Will,
     connect_packet,
+    decode_varint,
     disconnect_packet,
     encode_topic,
     fixed_header,
@@ -82,6 +90,13 @@ _SESSION_TAKEN_OVER: Final = 0x8E
 # A reconnect whose CONNACK does not come (a broker that accepts TCP but hangs) is given up and
 # retried after this long.
 CONNACK_TIMEOUT_S: Final = 10.0
+# Resending what reached no subscriber (hold_unrouted): ingest re-subscribes within a second or
+# two of a broker restart; doubling from half a second finds it soon without sending every held
+# message again each round, and 5 s bounds the extra delay once it is back.
+UNROUTED_RETRY_INITIAL_S: Final = 0.5
+UNROUTED_RETRY_MAX_S: Final = 5.0
+_NO_MATCHING_SUBSCRIBERS: Final = 0x10  # a PUBACK reason code: accepted, delivered to nobody
+_RETAIN: Final = 0x01  # in a PUBLISH's first byte
 
 
 class LinkRefused(ConnectionError):
@@ -118,8 +133,13 @@ class Link:
     queue: deque[tuple[bytes, bytes, bool]] = field(default_factory=deque, repr=False)
     sent: int = 0
     acked: int = 0
-    refused: int = 0
+    refused: int = 0  # PUBACKs with a failure code (>= 0x80): the message is given up
     resent: int = 0
+    unrouted: int = 0  # PUBACKs "no matching subscribers" (0x10), retained messages included
+    # (encoded topic, payload, retain) answered 0x10, oldest first, until pump() queues them again
+    held: list[tuple[bytes, bytes, bool]] = field(default_factory=list, repr=False)
+    unrouted_at_s: float = 0.0  # when pump() queues the held messages again; 0 when not scheduled
+    unrouted_delay_s: float = 0.0  # the last hold delay; 0 once a message was routed (0x00)
     connects: int = 0
     window: int = 0  # in-flight slots: min(broker's Receive Maximum, pool's max_inflight)
     keepalive_s: float = 60.0
@@ -151,7 +171,11 @@ class LinkPool:
         max_inflight: int = 1000,
         max_queued: int = 10_000,
         session_expiry_s: int = 3600,
+        hold_unrouted: bool = False,
     ) -> None:
+        """hold_unrouted: a non-retained message answered "no matching subscribers" (0x10) is
+        held and published again later, until a subscriber takes it; otherwise it counts as
+        acknowledged (the broker has dropped it)."""
         if not 0 < max_inflight <= MAX_PACKET_ID:
             raise ValueError(f"max_inflight must be within 1..{MAX_PACKET_ID}")
         self.host, self.port = host, port
@@ -159,6 +183,7 @@ class LinkPool:
         self.max_inflight = max_inflight
         self.max_queued = max_queued
         self.session_expiry_s = session_expiry_s
+        self.hold_unrouted = hold_unrouted
         self.links: list[Link] = []
         self._selector = selectors.DefaultSelector()
         self._dirty: set[Link] = set()  # links with bytes in their out buffer
@@ -167,6 +192,8 @@ class LinkPool:
         self._next_keepalive_check_s = 0.0
         self._retrying: set[Link] = set()  # links waiting for an automatic reconnect
         self._next_retry_s = 0.0
+        self._holding: set[Link] = set()  # links with held messages waiting for their delay
+        self._next_unrouted_s = 0.0
         self._jitter = random.Random()
 
     def __enter__(self) -> LinkPool:
@@ -197,8 +224,12 @@ class LinkPool:
         return sum(link.resent for link in self.links)
 
     @property
+    def unrouted(self) -> int:
+        return sum(link.unrouted for link in self.links)
+
+    @property
     def pending(self) -> int:
-        return sum(len(link.inflight) + len(link.queue) for link in self.links)
+        return sum(len(link.inflight) + len(link.queue) + len(link.held) for link in self.links)
 
     def add(
         self,
@@ -257,12 +288,17 @@ class LinkPool:
     def pump(self, timeout_s: float = 0.0) -> None:
         """One round: waits up to timeout_s (not at all while some buffer can be written), reads
         and handles what arrived, writes out buffers, keeps connections alive and reconnects
-        links that went down by themselves once their backoff has passed."""
+        links that went down by themselves once their backoff has passed; queues held messages
+        again once their delay has passed."""
         dirty = self._dirty
         if any(not link.want_write for link in dirty):
             timeout_s = 0.0
-        elif self._retrying:
-            timeout_s = min(timeout_s, max(0.0, self._next_retry_s - time.monotonic()))
+        elif self._retrying or self._holding:
+            due_s = min(
+                self._next_retry_s if self._retrying else math.inf,
+                self._next_unrouted_s if self._holding else math.inf,
+            )
+            timeout_s = min(timeout_s, max(0.0, due_s - time.monotonic()))
         writable: list[Link] = []
         for key, mask in self._selector.select(timeout_s):
             link: Link = key.data
@@ -282,6 +318,8 @@ class LinkPool:
             self._keep_alive(now)
         if self._retrying and now >= self._next_retry_s:
             self._retry_due(now)
+        if self._holding and now >= self._next_unrouted_s:
+            self._release_due(now)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Pumps until every link's messages are acknowledged (True) or timeout_s passes (False).
@@ -322,11 +360,11 @@ class LinkPool:
         self._flush(links, timeout_s)
         closing = []
         for one in links:
-            if one.inflight or one.queue:
+            if one.inflight or one.queue or one.held:
                 log.warning(
                     "%s: closing with %d messages unacknowledged",
                     one.client_id,
-                    len(one.inflight) + len(one.queue),
+                    len(one.inflight) + len(one.queue) + len(one.held),
                 )
             if one.state is LinkState.CONNECTED and one.sock is not None:
                 one.out += disconnect_packet()
@@ -336,6 +374,7 @@ class LinkPool:
             else:
                 self._close_socket(one)
             self._retrying.discard(one)
+            self._holding.discard(one)
             one.state = LinkState.CLOSED
         # The broker closes the connection once it has read DISCONNECT; closing first could reset
         # the connection before it does.
@@ -399,13 +438,13 @@ class LinkPool:
         retrying = self._retrying
         deadline = time.monotonic() + timeout_s
         while any(
-            (link.inflight or link.queue) and (link.state in live or link in retrying)
+            (link.inflight or link.queue or link.held) and (link.state in live or link in retrying)
             for link in links
         ):
             if time.monotonic() >= deadline:
                 return False
             self.pump(0.05)
-        return not any(link.inflight or link.queue for link in links)
+        return not any(link.inflight or link.queue or link.held for link in links)
 
     def _resolve(self) -> tuple[int, tuple[str, int]]:
         if self._address is None:
@@ -528,6 +567,11 @@ class LinkPool:
         split_packets."""
         packet_ids, whole = puback_run(buf)
         if whole:
+            # Only the long form carries a reason code; Mosquitto uses it for 0x10 alone.
+            if buf[1] == 3 and (unrouted := buf[4:whole:5].count(_NO_MATCHING_SUBSCRIBERS)):
+                if self.hold_unrouted:
+                    return split_packets(buf)  # one by one: the unrouted messages are held
+                link.unrouted += unrouted
             self._acked(link, packet_ids)
         return split_packets(buf, whole)
 
@@ -538,10 +582,17 @@ class LinkPool:
             if pop(packet_id, None) is not None:
                 acked += 1
         link.acked += acked
+        if link.unrouted_delay_s and acked:
+            self._routed(link)
 
     def _on_puback(self, link: Link, body: bytes) -> None:
         packet_id = int.from_bytes(body[:2], "big")
         code = body[2] if len(body) > 2 else 0
+        if code == _NO_MATCHING_SUBSCRIBERS:
+            link.unrouted += 1
+            if self.hold_unrouted:
+                self._hold(link, packet_id)
+                return
         if code < 0x80:
             self._acked(link, (packet_id,))
             return
@@ -556,6 +607,50 @@ class LinkPool:
                 reason_name(code),
                 code,
             )
+
+    def _hold(self, link: Link, packet_id: int) -> None:
+        packet = link.inflight.pop(packet_id, None)
+        if packet is None:
+            return
+        if packet[0] & _RETAIN:
+            # Stored for the next subscriber, which is all a retained message (the birth) is for.
+            link.acked += 1
+            return
+        link.held.append(_unpack(packet))
+        if not link.unrouted_at_s:
+            delay = link.unrouted_delay_s
+            delay = min(UNROUTED_RETRY_MAX_S, 2 * delay) if delay else UNROUTED_RETRY_INITIAL_S
+            link.unrouted_delay_s = delay
+            link.unrouted_at_s = time.monotonic() + delay
+            if not self._holding or link.unrouted_at_s < self._next_unrouted_s:
+                self._next_unrouted_s = link.unrouted_at_s
+            self._holding.add(link)
+            log.debug(
+                "%s: a message reached no subscriber; resending in %.1f s", link.client_id, delay
+            )
+
+    def _routed(self, link: Link) -> None:
+        """A message of the link reached a subscriber again: the backoff starts over, and what is
+        held goes out within the initial delay instead of waiting out a long one."""
+        link.unrouted_delay_s = 0.0
+        if link.unrouted_at_s:
+            soon = time.monotonic() + UNROUTED_RETRY_INITIAL_S
+            if soon < link.unrouted_at_s:
+                link.unrouted_at_s = soon
+                self._next_unrouted_s = min(self._next_unrouted_s, soon)
+
+    def _release_due(self, now: float) -> None:
+        due = [link for link in self._holding if link.unrouted_at_s <= now]
+        for link in due:
+            self._holding.discard(link)
+            link.unrouted_at_s = 0.0
+            # In front of the queue: they were published before anything still queued.
+            link.queue.extendleft(reversed(link.held))
+            link.held.clear()
+            if link.state is _CONNECTED:
+                self._fill(link)
+        if self._holding:
+            self._next_unrouted_s = min(link.unrouted_at_s for link in self._holding)
 
     def _on_connack(self, link: Link, body: bytes) -> None:
         session_present, code, props = parse_connack(body)
@@ -678,3 +773,13 @@ class LinkPool:
         link.want_write = link.tcp_pending = False
         link.ping_sent_s = 0.0
         self._dirty.discard(link)
+
+
+def _unpack(packet: bytes) -> tuple[bytes, bytes, bool]:
+    """(encoded topic, payload, retain) of a PUBLISH built by LinkPool._emit (no properties), as
+    the link's queue holds it."""
+    decoded = decode_varint(packet, 1)
+    assert decoded is not None  # a whole packet we built
+    start = decoded[1]
+    end = start + 2 + int.from_bytes(packet[start : start + 2], "big")
+    return packet[start:end], packet[end + 3 :], bool(packet[0] & _RETAIN)  # after id and props

@@ -1,6 +1,7 @@
 """The simulators' LinkPool against the real Mosquitto: per-device credentials and ACL, exactly-once
-delivery without faults, will and birth, at-least-once delivery across a dropped connection, and
-links that reconnect by themselves when a (private) broker restarts."""
+delivery without faults, will and birth, at-least-once delivery across a dropped connection,
+links that reconnect by themselves when a (private) broker restarts, and messages that reached no
+subscriber held until one subscribes."""
 
 from __future__ import annotations
 
@@ -292,3 +293,25 @@ def test_links_reconnect_by_themselves_when_the_broker_restarts(tmp_path: Path) 
     assert pool.pending == 0
     assert all(link.connects == 2 for link in links)
     assert all(link.auto_reconnects >= 2 for link in links)  # at least one refused attempt
+
+
+def test_a_message_nobody_subscribes_to_is_held_until_someone_does(tmp_path: Path) -> None:
+    # A private broker: on the shared one, an ingest session a test left behind (kept for a
+    # minute, subscribed to every machine's topics) would take the message.
+    with (
+        private_broker(tmp_path) as broker,
+        LinkPool("127.0.0.1", broker.port, hold_unrouted=True) as pool,
+    ):
+        link = pool.add("test-dev", "DEV-1", "any")
+        pool.connect_all()
+        pool.publish(link, telemetry("DEV-1"), b"kept")
+        deadline = time.monotonic() + 1.0  # sent again once, after 0.5 s
+        while time.monotonic() < deadline:
+            pool.pump(0.05)
+        assert link.unrouted >= 2
+        assert (link.sent, link.acked, pool.pending) == (link.unrouted, 0, 1)
+        with persistent_subscriber(broker.port, telemetry("DEV-1")) as received:
+            assert pool.flush(10)
+            got = received.wait_for(lambda got: len(got) >= 1, 10)
+    assert [(t, p) for t, p, _ in got] == [(telemetry("DEV-1"), b"kept")]
+    assert (link.acked, pool.pending, link.unrouted_delay_s) == (1, 0, 0)

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from simulators.mqtt_link import LinkPool, LinkRefused, LinkState
+from simulators import mqtt_link
+from simulators.mqtt_link import Link, LinkPool, LinkRefused, LinkState
 from telemetry.mqtt_packets import (
     CONNACK,
     CONNECT,
@@ -344,8 +345,11 @@ def server() -> Iterator[socket.socket]:
 
 
 @pytest.fixture
-def pool(server: socket.socket) -> Iterator[LinkPool]:
-    pool = LinkPool("127.0.0.1", server.getsockname()[1], max_inflight=1000)
+def pool(request: pytest.FixtureRequest, server: socket.socket) -> Iterator[LinkPool]:
+    hold_unrouted: bool = getattr(request, "param", False)
+    pool = LinkPool(
+        "127.0.0.1", server.getsockname()[1], max_inflight=1000, hold_unrouted=hold_unrouted
+    )
     yield pool
     # The scripted broker is gone by now: a link still retrying it will never drain, so closing
     # must not wait the default 30 s for it.
@@ -404,6 +408,7 @@ def test_receive_maximum_and_pubacks_in_every_form(
     broker.receive(10)
     broker.send(b"".join(puback(i, 0x10) for i in range(41, 51)), until=lambda: link.acked == 49)
     assert (pool.sent, pool.acked, pool.refused, pool.pending) == (50, 49, 1, 0)
+    assert pool.unrouted == 19  # acknowledged all the same: the pool does not hold them
 
 
 def test_packet_ids_wrap_and_skip_ids_in_flight(
@@ -465,3 +470,120 @@ def test_a_broker_ending_the_connection_marks_the_link_down(
 @pytest.mark.parametrize("partial", [b"\x40\x03\x00", b"\x40\x03\x00\x01", b"\x40\x02\x00"])
 def test_puback_run_leaves_a_partly_received_puback_to_the_parser(partial: bytes) -> None:
     assert puback_run(partial) == ((), 0)
+
+
+# Tests with a pool built with hold_unrouted=True.
+hold_unrouted = pytest.mark.parametrize("pool", [True], indirect=True, ids=["hold_unrouted"])
+
+
+def connected(broker: ScriptedBroker, link: Link, connack: str = "20 03 00 00 00") -> None:
+    broker.receive(1)
+    broker.send(bytes.fromhex(connack), until=lambda: link.state is LinkState.CONNECTED)
+
+
+def payloads(packets: list[Packet]) -> list[bytes]:
+    return [parse_publish(flags, body).payload for _, flags, body in packets]
+
+
+@hold_unrouted
+def test_an_unrouted_message_is_published_again_after_a_growing_delay_until_routed(
+    pool: LinkPool, accept: Callable[[], ScriptedBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mqtt_link, "UNROUTED_RETRY_INITIAL_S", 0.1)
+    link = pool.add("c1", "u", "p")
+    broker = accept()
+    connected(broker, link)
+    pool.publish(link, "t", b"m")
+    broker.receive(1)
+
+    sent_s = time.monotonic()
+    broker.send(puback(1, 0x10), until=lambda: link.unrouted == 1)
+    assert (len(link.inflight), len(link.held), pool.pending, link.acked) == (0, 1, 1, 0)
+    (again,) = broker.receive(1)
+    assert time.monotonic() - sent_s >= 0.1
+    assert again[2] == publish_packet(b"t", 2, b"m", dup=False, retain=False)[2:]  # a new id
+
+    sent_s = time.monotonic()
+    broker.send(puback(2, 0x10), until=lambda: link.unrouted == 2)
+    assert link.unrouted_delay_s == pytest.approx(0.2)  # doubled while nobody subscribes
+    (third,) = broker.receive(1)
+    assert time.monotonic() - sent_s >= 0.2
+    assert parse_publish(third[1], third[2]).packet_id == 3
+
+    broker.send(puback(3), until=lambda: link.acked == 1)
+    assert (pool.sent, pool.acked, pool.unrouted, pool.refused, pool.pending) == (3, 1, 2, 0, 0)
+    assert link.unrouted_delay_s == 0  # the next message reaching nobody starts over
+    assert pool.flush(timeout_s=1)
+
+
+@hold_unrouted
+def test_held_messages_go_out_again_ahead_of_the_queue_oldest_first(
+    pool: LinkPool, accept: Callable[[], ScriptedBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mqtt_link, "UNROUTED_RETRY_INITIAL_S", 0.05)
+    link = pool.add("c1", "u", "p")
+    broker = accept()
+    connected(broker, link, connack="20 06 00 00 03 21 0002")  # Receive Maximum 2
+    for payload in (b"a", b"b", b"c", b"d", b"e", b"f"):
+        pool.publish(link, "t", payload)
+    assert payloads(broker.receive(2)) == [b"a", b"b"]
+    # one buffer of long-form PUBACKs: the bulk parser's case
+    broker.send(puback(1, 0x10) + puback(2, 0x10), until=lambda: len(link.held) == 2)
+    assert payloads(broker.receive(2)) == [b"c", b"d"]
+    broker.wait(lambda: not link.held)  # queued again while c and d fill the window
+    assert pool.pending == 6
+    broker.send(puback(3) + puback(4), until=lambda: link.acked == 2)
+    assert payloads(broker.receive(2)) == [b"a", b"b"]
+    broker.send(puback(5) + puback(6), until=lambda: link.acked == 4)
+    assert payloads(broker.receive(2)) == [b"e", b"f"]
+    broker.send(puback(7) + puback(8), until=lambda: pool.pending == 0)
+    assert (pool.sent, pool.acked, pool.unrouted) == (8, 6, 2)
+
+
+@hold_unrouted
+def test_a_routed_message_brings_the_held_ones_forward(
+    pool: LinkPool, accept: Callable[[], ScriptedBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mqtt_link, "UNROUTED_RETRY_INITIAL_S", 30.0)
+    link = pool.add("c1", "u", "p")
+    broker = accept()
+    connected(broker, link)
+    pool.publish(link, "t", b"held")
+    pool.publish(link, "t", b"routed")
+    broker.receive(2)
+    broker.send(puback(1, 0x10), until=lambda: link.unrouted == 1)
+    monkeypatch.setattr(mqtt_link, "UNROUTED_RETRY_INITIAL_S", 0.05)
+    broker.send(puback(2), until=lambda: link.acked == 1)
+    assert payloads(broker.receive(1)) == [b"held"]  # not after the 30 s
+    broker.send(puback(3), until=lambda: pool.pending == 0)
+
+
+@hold_unrouted
+def test_a_retained_birth_answered_unrouted_is_not_published_again(
+    pool: LinkPool, accept: Callable[[], ScriptedBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mqtt_link, "UNROUTED_RETRY_INITIAL_S", 0.05)
+    link = pool.add("c1", "u", "p", birth=("s", b"online"))
+    broker = accept()
+    connected(broker, link)
+    (birth,) = broker.receive(1)
+    assert birth[1] & 0x01  # retained
+    broker.send(puback(1, 0x10), until=lambda: link.unrouted == 1)
+    assert (link.acked, link.held, pool.pending) == (1, [], 0)
+    broker.wait(lambda: time.monotonic() - link.last_send_s > 0.2)
+    broker.receive(0)
+
+
+def test_without_hold_unrouted_an_unrouted_message_is_not_published_again(
+    pool: LinkPool, accept: Callable[[], ScriptedBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mqtt_link, "UNROUTED_RETRY_INITIAL_S", 0.05)
+    link = pool.add("c1", "u", "p")
+    broker = accept()
+    connected(broker, link)
+    pool.publish(link, "t", b"m")
+    broker.receive(1)
+    broker.send(puback(1, 0x10), until=lambda: link.unrouted == 1)
+    assert (link.acked, link.held, pool.pending) == (1, [], 0)
+    broker.wait(lambda: time.monotonic() - link.last_send_s > 0.2)
+    broker.receive(0)
