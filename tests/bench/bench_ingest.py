@@ -1,14 +1,18 @@
-"""Ingest benchmark: `ironlink ingest` against what the broker can deliver at all (bare paho
-subscribers that only count, the ceiling) and against a naive ingest (INSERT and COMMIT per
-message), on the same prepared telemetry messages, on a fresh database. One JSON line, last.
+"""Ingest benchmark: `ironlink ingest` against what the broker can deliver at all (bare subscribers
+that only count, the ceiling) and against a naive ingest (INSERT and COMMIT per message), on the
+same prepared telemetry messages, on a fresh database. One JSON line, last.
 
     .venv/bin/python tests/bench/bench_ingest.py [--messages N] [--machines M] [--workers W]
 
 Phases, each with its own shared-subscription group and persistent sessions that are removed
 afterwards (so no broker queue keeps filling for them):
-  ceiling  W paho processes, MQTT 5, QoS 1, $share/<group>/ironlink/v1/+/+/+, persistent session
-           and the Receive Maximum ingest uses; they count. Rate = messages / (first to last
+  ceiling  W processes of ingest's own receiver (telemetry.mqtt_receiver), MQTT 5, QoS 1,
+           $share/<group>/ironlink/v1/+/+/+, persistent session and the Receive Maximum ingest
+           uses; they count and acknowledge each read at once. Rate = messages / (first to last
            message received, over all processes) while the LinkPool publishes as fast as it can.
+           `ratio_to_ceiling` is ingest against this: what storing costs on top of receiving.
+  paho     the same with W bare paho-mqtt subscribers (the client ingest used before its own
+           receiver), for reference: `paho_ceiling_msgs_per_s`, `ratio_to_paho_ceiling`.
   ingest   `ironlink ingest --workers W` on the fresh database; rate = messages / (first publish
            to `SELECT count(*) FROM readings` reaching the total, polled every 50 ms once the last
            reading of every machine is stored). Then a paced run (--paced-rate, default half the
@@ -378,8 +382,8 @@ class Bench:
         self.subscribers.append(group)
         return group
 
-    def measure_ceiling(self) -> None:
-        ceiling = self.subscribers_for("ceiling")
+    def measure_ceiling(self, role: str, key: str) -> None:
+        ceiling = self.subscribers_for(role)
         ceiling.start()
         pump = self.publisher.pool.pump
         with CpuSampler(self.groups("subscribers", ceiling.pids)) as sampler:
@@ -388,13 +392,13 @@ class Bench:
             deadline = time.monotonic() + 300
             while ceiling.received() < self.args.messages and time.monotonic() < deadline:
                 pump(POLL_S)
-        self.cpu["ceiling"] = sampler.cores()
+        self.cpu[key] = sampler.cores()
         results = ceiling.finish()
         clear_sessions(self.settings, ceiling.client_ids)
         first = min(r[2] for r in results if r[1])
         last = max(r[3] for r in results if r[1])
-        self.out["ceiling_msgs_per_s"] = round(self.args.messages / (last - first))
-        self.out["ceiling_received"] = sum(r[1] for r in results)
+        self.out[f"{key}_msgs_per_s"] = round(self.args.messages / (last - first))
+        self.out[f"{key}_received"] = sum(r[1] for r in results)
 
     def ingest_process(self, metrics_port: int) -> IngestProcess:
         env = {"IRONLINK_METRICS_PORT": str(metrics_port)}
@@ -564,6 +568,9 @@ class Bench:
     def summary(self) -> dict[str, Any]:
         out = self.out
         out["ratio_to_ceiling"] = round(out["ingest_msgs_per_s"] / out["ceiling_msgs_per_s"], 3)
+        out["ratio_to_paho_ceiling"] = round(
+            out["ingest_msgs_per_s"] / out["paho_ceiling_msgs_per_s"], 3
+        )
         out["ratio_to_naive"] = round(out["ingest_msgs_per_s"] / out["naive_msgs_per_s"], 1)
         out["cpu_cores"] = self.cpu
         out["targets_met"] = {
@@ -581,7 +588,8 @@ def main() -> None:
     with fresh_database(settings, prefix="ironlink_bench_ingest", keep=args.keep_db) as url:
         bench = Bench(args, settings, url)
         try:
-            bench.measure_ceiling()
+            bench.measure_ceiling("receiver", "ceiling")
+            bench.measure_ceiling("paho", "paho_ceiling")
             bench.measure_ingest()
             bench.measure_naive()
             bench.publisher.close()

@@ -1,6 +1,7 @@
-"""bench_ingest.py's subscriber processes: bare paho subscribers that only count messages (the
-ceiling) and a naive ingest that stores each message with its own INSERT and COMMIT before it
-acknowledges it. Both use the same kind of subscription as `ironlink ingest`: MQTT 5, QoS 1,
+"""bench_ingest.py's subscriber processes: bare subscribers that only count and acknowledge (the
+ceiling: with ingest's own receiver, telemetry.mqtt_receiver, and with paho-mqtt for reference)
+and a naive ingest (paho) that stores each message with its own INSERT and COMMIT before it
+acknowledges it. All use the same kind of subscription as `ironlink ingest`: MQTT 5, QoS 1,
 $share/<group>/ironlink/v1/+/+/+, a persistent session and the same Receive Maximum."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from telemetry.mqtt_receiver import Message, Receiver, ReceiverConfig
 from telemetry.wire import SUBSCRIPTION, Reading
 
 POLL_S = 0.05
@@ -26,7 +28,9 @@ POLL_S = 0.05
 
 @dataclass(frozen=True, slots=True)
 class SubscriberConfig:
-    role: str  # "ceiling" counts; "naive" stores every message with its own commit
+    # "receiver" and "paho" count (and acknowledge at once); "naive" stores every message with
+    # its own commit (paho)
+    role: str
     host: str
     port: int
     user: str
@@ -116,7 +120,7 @@ def subscriber_main(
 
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
-    client.on_message = count if cfg.role == "ceiling" else store
+    client.on_message = count if cfg.role == "paho" else store
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = cfg.session_expiry_s
     props.ReceiveMaximum = cfg.receive_maximum
@@ -134,6 +138,55 @@ def subscriber_main(
     results.put((index, received, first, last))
 
 
+def receiver_main(
+    cfg: SubscriberConfig,
+    index: int,
+    ready: multiprocessing.synchronize.Event,
+    stop: multiprocessing.synchronize.Event,
+    counts: SynchronizedArray[int],
+    results: multiprocessing.Queue[tuple[int, int, float, float]],
+) -> None:
+    """Ingest's receiver with nothing behind it: each read's messages are counted and
+    acknowledged at once, from the reader thread."""
+    received, first, last = 0, 0.0, 0.0
+    ours = cfg.topic_prefix
+    receiver: Receiver
+
+    def count(messages: list[Message]) -> None:
+        nonlocal received, first, last
+        receiver.ack(messages[0].generation, [m.packet_id for m in messages])
+        n = sum(1 for m in messages if m.topic.startswith(ours))
+        if n:
+            last = time.monotonic()
+            if not received:
+                first = messages[0].received_s
+            received += n
+
+    receiver = Receiver(
+        ReceiverConfig(
+            host=cfg.host,
+            port=cfg.port,
+            client_id=f"{cfg.client_prefix}-{index}",
+            username=cfg.user,
+            password=cfg.password,
+            topic_filter=f"$share/{cfg.group}/{SUBSCRIPTION}",
+            receive_maximum=cfg.receive_maximum,
+            session_expiry_s=cfg.session_expiry_s,
+        ),
+        count,
+    )
+    receiver.start()
+    try:
+        if receiver.subscribed.wait(30):
+            ready.set()
+        while not stop.wait(POLL_S):
+            counts[index] = received
+        counts[index] = received
+    finally:
+        receiver.close()
+    results.put((index, received, first, last))
+
+
 class Subscribers:
     def __init__(self, cfg: SubscriberConfig, workers: int) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -144,7 +197,7 @@ class Subscribers:
         self.results: multiprocessing.Queue[tuple[int, int, float, float]] = ctx.Queue()
         self.procs = [
             ctx.Process(
-                target=subscriber_main,
+                target=receiver_main if cfg.role == "receiver" else subscriber_main,
                 args=(cfg, i, self.ready[i], self.stop, self.counts, self.results),
                 name=f"{cfg.role}-{i}",
             )
