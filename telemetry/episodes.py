@@ -3,7 +3,8 @@
 A DM1 report is the controller's whole active list at one moment. A code's episode opens at the
 first report that lists it and closes at the first later report (by measured time, then seq) that
 does not. Derived from the full ordered list of a machine's reports, so reports that arrive late or
-out of order give the same episodes as reports that arrive in order.
+out of order give the same episodes as reports that arrive in order. New reports need not replay a
+machine's whole history: rebuild_start says from when its episodes must be derived again.
 """
 
 from __future__ import annotations
@@ -77,3 +78,19 @@ def episodes(reports: Iterable[Report]) -> list[Episode]:
                 )
     done.extend(open_.values())
     return sorted(done, key=lambda e: (e.onset, e.spn, e.fmi))
+
+
+def rebuild_start(
+    existing: Iterable[tuple[datetime, datetime | None]], since: datetime
+) -> datetime:
+    """From when a machine's episodes must be derived again after reports at `since` or later
+    arrived, given its current episodes' (onset, cleared). An episode that began before the start
+    and was still open at it (or cleared at it) moves the start back to its onset, latest onset
+    first, so one pass finds the chains; then nothing is active just before the start, and the
+    episodes from the reports at or after it, beside the kept ones that began before it, are
+    exactly those of the whole history."""
+    start = since
+    for onset, cleared in sorted(existing, key=lambda e: e[0], reverse=True):
+        if onset < start and (cleared is None or cleared >= start):
+            start = onset
+    return start

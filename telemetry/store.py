@@ -65,10 +65,20 @@ INSERT INTO dm1_reports SELECT * FROM dm1_stage ON CONFLICT DO NOTHING
 LOCK_MACHINES: Final[LiteralString] = """
 SELECT id FROM machines WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE
 """
-SELECT_DM1_REPORTS: Final[LiteralString] = """
-SELECT machine_id, ts, seq, active FROM dm1_reports WHERE machine_id = ANY(%s)
+SELECT_EPISODE_SPANS: Final[LiteralString] = """
+SELECT machine_id, onset_ts, cleared_ts FROM fault_episodes WHERE machine_id = ANY(%s)
 """
-DELETE_EPISODES: Final[LiteralString] = "DELETE FROM fault_episodes WHERE machine_id = ANY(%s)"
+SELECT_DM1_REPORTS_SINCE: Final[LiteralString] = """
+SELECT d.machine_id, d.ts, d.seq, d.active
+FROM dm1_reports d
+JOIN unnest(%(machine_id)s::int8[], %(since)s::timestamptz[]) AS s(machine_id, since)
+  ON d.machine_id = s.machine_id AND d.ts >= s.since
+"""
+DELETE_EPISODES_SINCE: Final[LiteralString] = """
+DELETE FROM fault_episodes e
+USING unnest(%(machine_id)s::int8[], %(since)s::timestamptz[]) AS s(machine_id, since)
+WHERE e.machine_id = s.machine_id AND e.onset_ts >= s.since
+"""
 INSERT_EPISODES: Final[LiteralString] = """
 INSERT INTO fault_episodes
     (machine_id, spn, fmi, onset_ts, cleared_ts, last_seen_ts, max_oc, lamp, reports)
@@ -178,7 +188,11 @@ def write_batch(
         result.fault_rows_stored = _store_reports(conn, reports)
         _upsert_state_from_reports(conn, reports)
         if result.reports_stored:
-            refresh_episodes(conn, sorted({m for m, _ in reports}))
+            since: dict[int, datetime] = {}
+            for machine_id, report in reports:
+                if machine_id not in since or report.ts < since[machine_id]:
+                    since[machine_id] = report.ts
+            refresh_episodes(conn, since)
     for status in statuses:
         conn.execute(
             UPSERT_STATE_FROM_STATUS,
@@ -267,11 +281,23 @@ def latest_hours(
     return latest
 
 
-def refresh_episodes(conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]) -> None:
-    """Rebuilds the fault episodes of these machines from their stored DM1 reports."""
-    conn.execute(LOCK_MACHINES, (machine_ids,))
+def refresh_episodes(
+    conn: psycopg.Connection[tuple[object, ...]], since: Mapping[int, datetime]
+) -> None:
+    """Derives the fault episodes of these machines again after DM1 reports at `since` (machine
+    id -> earliest new report's time) or later were stored: only from the point
+    episodes.rebuild_start finds, not from each machine's whole history."""
+    machine_ids = sorted(since)
+    conn.execute(LOCK_MACHINES, (machine_ids,))  # one worker at a time per machine
+    spans: dict[int, list[tuple[datetime, datetime | None]]] = {m: [] for m in machine_ids}
+    for machine_id, onset, cleared in conn.execute(SELECT_EPISODE_SPANS, (machine_ids,)):
+        spans[int(machine_id)].append((onset, cleared))  # type: ignore[call-overload, arg-type]
+    start: dict[str, list[int] | list[datetime]] = {
+        "machine_id": machine_ids,
+        "since": [episodes.rebuild_start(spans[m], since[m]) for m in machine_ids],
+    }
     by_machine: dict[int, list[episodes.Report]] = {m: [] for m in machine_ids}
-    for machine_id, ts, seq, active in conn.execute(SELECT_DM1_REPORTS, (machine_ids,)):
+    for machine_id, ts, seq, active in conn.execute(SELECT_DM1_REPORTS_SINCE, start):
         codes = [
             episodes.ActiveCode(int(c["spn"]), int(c["fmi"]), int(c["oc"]), str(c["lamp"]))
             for c in active  # type: ignore[attr-defined]
@@ -280,7 +306,7 @@ def refresh_episodes(conn: psycopg.Connection[tuple[object, ...]], machine_ids: 
             episodes.Report(ts, int(seq), codes)  # type: ignore[arg-type, call-overload]
         )
     rows = [(m, e) for m, reports in by_machine.items() for e in episodes.episodes(reports)]
-    conn.execute(DELETE_EPISODES, (machine_ids,))
+    conn.execute(DELETE_EPISODES_SINCE, start)
     if rows:
         conn.execute(
             INSERT_EPISODES,
