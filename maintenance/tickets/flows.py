@@ -2,7 +2,9 @@
 
 One open ticket per (machine, rule) is enforced by a partial unique index; a repeated finding
 with new
-evidence appends to the open ticket instead of opening another.
+evidence appends to the open ticket instead of opening another. A new ticket's parts are requested
+at its dealer and reserved there or backordered before the transaction ends, so no request is left
+'requested'.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Final, LiteralString
 
 import psycopg
 
+from maintenance.parts import repo as parts
 from maintenance.rules.engine import Finding
 from maintenance.tickets.model import SLA_BY_PRIORITY
 
@@ -45,7 +48,9 @@ VALUES (%(ticket_id)s, %(at)s, %(actor)s, %(kind)s, %(detail)s::jsonb)
 INSERT_PARTS_REQUEST: Final[LiteralString] = """
 INSERT INTO parts_requests (ticket_id, dealer_id, part_no, description, qty)
 VALUES (%(ticket_id)s, %(dealer_id)s, %(part_no)s, %(description)s, %(qty)s)
+RETURNING id
 """
+RULES_ACTOR: Final = "rules"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,12 @@ def apply_findings(
 ) -> Applied:
     opened: list[int] = []
     appended: list[int] = []
+    requested: list[int] = []
+    # Before any ticket row, in one sorted pass: writers cataloguing the same new part numbers
+    # then queue instead of deadlocking.
+    parts.catalogue_on_first_use(
+        conn, ((p.part_no, p.description) for f in findings for p in f.parts)
+    )
     # A fixed order keeps concurrent writers (several ingest workers) from deadlocking.
     for f in sorted(findings, key=lambda f: (f.machine_id, f.rule_key)):
         row = conn.execute(
@@ -97,25 +108,27 @@ def apply_findings(
                 {
                     "ticket_id": ticket_id,
                     "at": now,
-                    "actor": "rules",
+                    "actor": RULES_ACTOR,
                     "kind": "opened",
                     "detail": json.dumps({"rule_key": f.rule_key, "priority": str(f.priority)}),
                 },
             )
-            with conn.cursor() as cur:
-                cur.executemany(
+            for p in f.parts:
+                request = conn.execute(
                     INSERT_PARTS_REQUEST,
-                    [
-                        {
-                            "ticket_id": ticket_id,
-                            "dealer_id": dealer_id,
-                            "part_no": p.part_no,
-                            "description": p.description,
-                            "qty": p.qty,
-                        }
-                        for p in f.parts
-                    ],
-                )
+                    {
+                        "ticket_id": ticket_id,
+                        "dealer_id": dealer_id,
+                        "part_no": p.part_no,
+                        "description": p.description,
+                        "qty": p.qty,
+                    },
+                ).fetchone()
+                assert request is not None
+                requested.append(int(request[0]))  # type: ignore[call-overload]
         else:
             appended.append(ticket_id)
+    # Stock rows are locked only after every ticket row, all at once in one sorted order, so
+    # concurrent writers opening tickets at the same dealer cannot deadlock on them.
+    parts.reserve_for_requests(conn, parts_request_ids=requested, actor=RULES_ACTOR)
     return Applied(opened=opened, appended=appended)
