@@ -230,7 +230,7 @@ class IngestWorker:
         reports: list[tuple[int, Dm1]] = []
         statuses: list[store.StatusUpdate] = []
         rejected: list[store.RejectedMessage] = []
-        topics: dict[int, str] = {}
+        topics: dict[int, str] = {}  # machine id -> its telemetry topic
         reject_counts: Counter[str] = Counter()
         addresses = [parse_topic(i.topic) for i in items]
         directory.resolve({a.serial for a in addresses if isinstance(a, Address)})
@@ -243,13 +243,16 @@ class IngestWorker:
                 continue
             machine = directory.get(address.serial)
             outcome = validate(address, machine, item.payload, now)
-            reject_counts.update(r.reason for r in outcome.rejects)
-            rejected.extend(one_row_per_reason(item, outcome.rejects))
+            if outcome.rejects:
+                reject_counts.update(r.reason for r in outcome.rejects)
+                rejected.extend(one_row_per_reason(item, outcome.rejects))
             if machine is None:
                 continue
-            readings.extend((machine.id, r) for r in outcome.readings)
-            topics.update({id(r): item.topic for r in outcome.readings})
-            reports.extend((machine.id, r) for r in outcome.reports)
+            if outcome.readings:
+                readings.extend((machine.id, r) for r in outcome.readings)
+                topics[machine.id] = item.topic  # a machine's telemetry has one topic
+            if outcome.reports:
+                reports.extend((machine.id, r) for r in outcome.reports)
             if outcome.status is not None:
                 statuses.append(
                     store.StatusUpdate(machine.id, outcome.status.online, outcome.status.ts or now)
@@ -259,11 +262,11 @@ class IngestWorker:
                 latest = store.latest_hours(conn, sorted({m for m, _ in readings}))
                 readings, backwards = check_hours(readings, latest)
                 reject_counts[Reason.HOURS_BACKWARDS] += len(backwards)
-                for _, reading, detail in backwards:
-                    log.warning("rejected hours_backwards on %s: %s", topics[id(reading)], detail)
+                for machine_id, reading, detail in backwards:
+                    log.warning("rejected hours_backwards on %s: %s", topics[machine_id], detail)
                     rejected.append(
                         store.RejectedMessage(
-                            topics[id(reading)], encode(reading), Reason.HOURS_BACKWARDS, detail
+                            topics[machine_id], encode(reading), Reason.HOURS_BACKWARDS, detail
                         )
                     )
             result = store.write_batch(
