@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -20,12 +21,28 @@ def parse(text: str) -> RuleSet:
     try:
         ruleset = msgspec.convert(document, RuleSet)
     except msgspec.ValidationError as exc:
-        raise Invalid(f"rule file rejected: {exc}") from exc
+        raise Invalid(f"rule file rejected: {exc}{_rule_named(document, str(exc))}") from exc
     keys = [r.key for r in ruleset.rules]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise Invalid(f"rule keys used more than once: {', '.join(duplicates)}")
     return ruleset
+
+
+def _rule_named(document: object, message: str) -> str:
+    """ " (rule <key>)" when the error is located in a rule that has a key; msgspec names only the
+    position (`$.rules[3].hold_s`), and an admin knows rules by key."""
+    found = re.search(r"\$\.rules\[(\d+)\]", message)
+    if found is None or not isinstance(document, dict):
+        return ""
+    rules = document.get("rules")
+    index = int(found.group(1))
+    if not isinstance(rules, list) or index >= len(rules) or not isinstance(rules[index], dict):
+        return ""
+    key = rules[index].get("key")
+    if not isinstance(key, str) or f"rule {key}:" in message:
+        return ""  # a rule's own check (__post_init__) names its key already
+    return f" (rule {key})"
 
 
 def load_file(path: Path) -> RuleSet:

@@ -7,7 +7,14 @@ import pytest
 
 from maintenance.errors import Invalid
 from maintenance.rules.load import default_rules, parse
-from maintenance.rules.model import FaultCode, ServiceInterval
+from maintenance.rules.model import (
+    FaultCode,
+    HoursJump,
+    Op,
+    ServiceInterval,
+    Silence,
+    Threshold,
+)
 
 COMMON_DTCS = Path(__file__).parents[3] / ".." / "shared" / "data" / "j1939" / "common_dtcs.csv"
 
@@ -15,7 +22,8 @@ COMMON_DTCS = Path(__file__).parents[3] / ".." / "shared" / "data" / "j1939" / "
 def test_shipped_rules_validate() -> None:
     ruleset = default_rules()
     kinds = {type(r) for r in ruleset.rules}
-    assert kinds == {ServiceInterval, FaultCode}
+    assert kinds == {ServiceInterval, FaultCode, Threshold, Silence, HoursJump}
+    assert ruleset.version >= 3
     # A service is a kit of parts; a fault may need only work (a parked regeneration).
     assert all(r.parts for r in ruleset.rules if isinstance(r, ServiceInterval))
 
@@ -67,3 +75,54 @@ def test_duplicate_keys_are_rejected() -> None:
 def test_negative_interval_is_rejected() -> None:
     with pytest.raises(Invalid, match="every_h"):
         parse("version: 1\nrules:\n  - {key: svc-1, kind: service_interval, every_h: -5}\n")
+
+
+def test_shipped_thresholds_clear_on_the_safe_side() -> None:
+    thresholds = {r.key: r for r in default_rules().rules if isinstance(r, Threshold)}
+    assert set(thresholds) >= {"coolant-hot", "hyd-oil-hot", "battery-low", "oil-pressure-low"}
+    for rule in thresholds.values():
+        assert (rule.clear_level < rule.value) is (rule.op is Op.GT), rule.key
+    assert thresholds["oil-pressure-low"].only_when_running
+
+
+THRESHOLD = "{key: hot-1, kind: threshold, signal: coolant_c, op: gt, value: 105, hold_s: 60"
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (THRESHOLD + ", clear_below: 98}", None),
+        (THRESHOLD.replace("coolant_c", "coolant_f") + ", clear_below: 98}", r"hot-1.*coolant_f"),
+        (
+            THRESHOLD.replace("coolant_c", "pto_rpm").replace("105", "1000")
+            + ", clear_below: 900, applies_to: {kind: excavator}}",
+            r"hot-1.*pto_rpm.*excavator",
+        ),
+        (THRESHOLD + ", clear_below: 110}", r"hot-1: clear_below 110 must be below value 105"),
+        (THRESHOLD + ", clear_below: 105}", r"hot-1: clear_below"),
+        (THRESHOLD + ", clear_above: 110}", r"hot-1: clear_above does not apply to op gt"),
+        (THRESHOLD + "}", r"hot-1: clear_below is required"),
+        (
+            THRESHOLD.replace("op: gt", "op: lt") + ", clear_above: 100}",
+            r"hot-1: clear_above 100 must be above value 105",
+        ),
+        (THRESHOLD.replace("op: gt", "op: ge") + ", clear_below: 98}", r"rules\[0\]\.op"),
+        (THRESHOLD.replace("60", "-1") + ", clear_below: 98}", r"rules\[0\]\.hold_s.*hot-1"),
+        ("{key: quiet-1, kind: silence, after_s: 0}", r"rules\[0\]\.after_s.*quiet-1"),
+        ("{key: jump-1, kind: hours_jump, max_rate: 0}", r"rules\[0\]\.max_rate.*jump-1"),
+        ("{key: quiet-1, kind: silence, after_s: 60, signal: rpm}", r"signal.*quiet-1"),
+    ],
+)
+def test_window_rule_validation_names_rule_and_field(rule: str, message: str | None) -> None:
+    text = f"version: 3\nrules:\n  - {rule}\n"
+    if message is None:
+        assert len(parse(text).rules) == 1
+    else:
+        with pytest.raises(Invalid, match=message):
+            parse(text)
+
+
+def test_hours_jump_defaults() -> None:
+    (rule,) = parse("version: 3\nrules:\n  - {key: jump-1, kind: hours_jump}\n").rules
+    assert isinstance(rule, HoursJump)
+    assert (rule.max_rate, rule.tolerance_h) == (1.05, 0.05)
