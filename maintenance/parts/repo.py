@@ -146,7 +146,6 @@ INSERT INTO dealer_stock AS s (dealer_id, part_no, on_hand)
 VALUES (%(dealer_id)s, %(part_no)s, %(qty)s)
 ON CONFLICT (dealer_id, part_no)
 DO UPDATE SET on_hand = s.on_hand + EXCLUDED.on_hand, updated_at = now()
-RETURNING s.dealer_id, s.part_no, s.on_hand, s.reserved
 """
 
 
@@ -248,24 +247,44 @@ def reserve_for_request(conn: Conn, *, parts_request_id: int, actor: str) -> Dec
     )
 
 
+def _fill_backorders(conn: Conn, *, dealer_id: int, part_no: str, actor: str) -> list[int]:
+    """Reserves the backorders of a stock row the caller holds locked, oldest first, while what is
+    available lasts."""
+    params = {"dealer_id": dealer_id, "part_no": part_no}
+    now = stock(conn, dealer_id=dealer_id, part_no=part_no)
+    if now is None or now.available <= 0:
+        return []
+    waiting = _requests(conn, BACKORDERS_OLDEST_FIRST, params)
+    filled = set(
+        fill_backorders(available=now.available, waiting=[Waiting(r.id, r.qty) for r in waiting])
+    )
+    _mark_reserved(conn, [r for r in waiting if r.id in filled], actor=actor)
+    return [r.id for r in waiting if r.id in filled]
+
+
 def _settle_ticket(conn: Conn, *, ticket_id: int, actor: str, settle: LiteralString) -> list[int]:
     keys = conn.execute(STOCK_KEYS_OF_TICKET, {"ticket_id": ticket_id}).fetchall()
-    _lock_stock(conn, ((int(d), str(p)) for d, p in keys))  # type: ignore[call-overload]
+    locked = _lock_stock(conn, ((int(d), str(p)) for d, p in keys))  # type: ignore[call-overload]
     conn.execute(DROP_BACKORDERS_OF_TICKET, {"ticket_id": ticket_id})
     rows = conn.execute(settle, {"ticket_id": ticket_id, "actor": actor}).fetchall()
+    # Released units are as good as a delivery to whoever has been waiting for them longest.
+    for dealer_id, part_no in sorted(locked):
+        _fill_backorders(conn, dealer_id=dealer_id, part_no=part_no, actor=actor)
     return sorted(int(r[0]) for r in rows)  # type: ignore[call-overload]
 
 
 def release(conn: Conn, *, ticket_id: int, actor: str) -> list[int]:
-    """On cancel: the ticket's reserved requests go back on the shelf (status 'released'), and its
-    backorders are dropped. Returns the ids of the requests whose reservation was released."""
+    """On cancel: the ticket's reserved requests go back on the shelf (status 'released') and its
+    backorders are dropped; the units freed go to other tickets' backorders, oldest first. Returns
+    the ids of the requests whose reservation was released."""
     return _settle_ticket(conn, ticket_id=ticket_id, actor=actor, settle=RELEASE_RESERVED_OF_TICKET)
 
 
 def consume(conn: Conn, *, ticket_id: int, actor: str) -> list[int]:
     """On resolve: the ticket's reserved parts leave the shelf (on_hand and reserved both drop),
-    and backorders still open are dropped, since the job is done without them. Returns the ids of
-    the consumed requests."""
+    and backorders still open are dropped, since the job is done without them (a dropped backorder
+    that was first in line may let younger ones be filled). Returns the ids of the consumed
+    requests."""
     return _settle_ticket(conn, ticket_id=ticket_id, actor=actor, settle=CONSUME_RESERVED_OF_TICKET)
 
 
@@ -278,9 +297,7 @@ def receive(conn: Conn, *, dealer_id: int, part_no: str, qty: int, actor: str) -
     if conn.execute(PART_EXISTS, {"part_no": part_no}).fetchone() is None:
         raise NotFound(f"part {part_no} is not in the catalogue")
     params = {"dealer_id": dealer_id, "part_no": part_no}
-    with conn.cursor(row_factory=class_row(Stock)) as cur:
-        received = cur.execute(RECEIVE, {**params, "qty": qty}).fetchone()
-    assert received is not None
+    conn.execute(RECEIVE, {**params, "qty": qty})
     conn.execute(
         INSERT_MOVEMENT,
         {
@@ -293,11 +310,4 @@ def receive(conn: Conn, *, dealer_id: int, part_no: str, qty: int, actor: str) -
             "actor": actor,
         },
     )
-    waiting = _requests(conn, BACKORDERS_OLDEST_FIRST, params)
-    filled = set(
-        fill_backorders(
-            available=received.available, waiting=[Waiting(r.id, r.qty) for r in waiting]
-        )
-    )
-    _mark_reserved(conn, [r for r in waiting if r.id in filled], actor=actor)
-    return [r.id for r in waiting if r.id in filled]
+    return _fill_backorders(conn, dealer_id=dealer_id, part_no=part_no, actor=actor)
