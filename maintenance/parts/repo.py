@@ -140,6 +140,30 @@ INSERT INTO stock_movements (dealer_id, part_no, on_hand_delta, reserved_delta, 
 SELECT dealer_id, part_no, -qty, -qty, 'consume', id, ticket_id, %(actor)s FROM moved
 RETURNING parts_request_id
 """
+LOCK_STOCK_OF_DEALERS: Final[LiteralString] = """
+SELECT 1 FROM dealer_stock WHERE dealer_id = ANY(%(dealer_ids)s)
+ORDER BY dealer_id, part_no
+FOR UPDATE
+"""
+# Run after LOCK_STOCK_OF_DEALERS, as its own statement: its snapshot then includes every
+# reservation committed while the locks were awaited.
+RELEASE_ORPHANED_RESERVATIONS: Final[LiteralString] = """
+WITH live AS (
+    SELECT dealer_id, part_no, sum(qty)::integer AS qty FROM parts_requests
+    WHERE status = 'reserved' AND dealer_id = ANY(%(dealer_ids)s)
+    GROUP BY dealer_id, part_no
+), orphaned AS (
+    SELECT s.dealer_id, s.part_no, s.reserved - coalesce(v.qty, 0) AS qty
+    FROM dealer_stock s LEFT JOIN live v USING (dealer_id, part_no)
+    WHERE s.dealer_id = ANY(%(dealer_ids)s) AND s.reserved > coalesce(v.qty, 0)
+), fixed AS (
+    UPDATE dealer_stock s SET reserved = s.reserved - o.qty, updated_at = now()
+    FROM orphaned o WHERE s.dealer_id = o.dealer_id AND s.part_no = o.part_no
+)
+INSERT INTO stock_movements (dealer_id, part_no, on_hand_delta, reserved_delta, kind, actor)
+SELECT dealer_id, part_no, 0, -qty, 'adjust', %(actor)s FROM orphaned
+RETURNING -reserved_delta
+"""
 # The upsert locks the row like SELECT ... FOR UPDATE would, and creates it for a first delivery.
 RECEIVE: Final[LiteralString] = """
 INSERT INTO dealer_stock AS s (dealer_id, part_no, on_hand)
@@ -311,3 +335,13 @@ def receive(conn: Conn, *, dealer_id: int, part_no: str, qty: int, actor: str) -
         },
     )
     return _fill_backorders(conn, dealer_id=dealer_id, part_no=part_no, actor=actor)
+
+
+def release_orphaned_reservations(conn: Conn, *, dealer_ids: Sequence[int], actor: str) -> int:
+    """Puts back on the shelf units reserved for requests that no longer exist (the demo truncates
+    tickets and their requests on every start) or no longer hold them, as 'adjust' movements.
+    Returns how many units were freed."""
+    params = {"dealer_ids": list(dealer_ids), "actor": actor}
+    conn.execute(LOCK_STOCK_OF_DEALERS, params)
+    rows = conn.execute(RELEASE_ORPHANED_RESERVATIONS, params).fetchall()
+    return sum(int(r[0]) for r in rows)  # type: ignore[call-overload]

@@ -8,8 +8,10 @@ import psycopg
 import pytest
 
 from maintenance.errors import NotFound
+from maintenance.fleet.seed import seed_demo
 from maintenance.parts import repo as parts
 from maintenance.rules.engine import Finding
+from maintenance.rules.load import default_rules
 from maintenance.rules.model import PartLine, Priority
 from maintenance.tickets.flows import apply_findings
 from tests.factories import make_dealer, make_machine, make_owner
@@ -251,3 +253,42 @@ def test_units_released_on_cancel_go_to_the_oldest_backorder(conn: Conn) -> None
         parts.release(conn, ticket_id=first, actor="dispatcher")
     assert requests_of(conn, waiting)[0][2] == "reserved"
     assert on_hand_reserved(conn, dealer, THERMOSTAT) == (1, 1)
+
+
+def test_the_demo_seed_catalogues_every_rule_part_and_leaves_some_scarce(conn: Conn) -> None:
+    with conn.transaction():
+        fleet = seed_demo(conn, tractors=2, excavators=1)
+    wanted = {p.part_no for r in default_rules().rules for p in getattr(r, "parts", ())}
+    priced = conn.execute("SELECT part_no FROM parts WHERE unit_price > 0").fetchall()
+    assert {str(p) for (p,) in priced} == wanted
+    for dealer_id in fleet.dealer_ids.values():
+        levels = conn.execute(
+            "SELECT on_hand FROM dealer_stock WHERE dealer_id = %s", (dealer_id,)
+        ).fetchall()
+        on_hand = [int(n) for (n,) in levels]  # type: ignore[call-overload]
+        assert len(on_hand) < len(wanted)  # some parts were never on this dealer's shelf
+        assert 1 in on_hand  # some are down to their last unit
+        assert max(on_hand) > 1
+
+
+def test_seeding_again_frees_reservations_whose_requests_are_gone(conn: Conn) -> None:
+    with conn.transaction():
+        fleet = seed_demo(conn, tractors=1, excavators=0)
+    machine = fleet.machines[0]
+    dealer = conn.execute("SELECT dealer_id FROM machines WHERE id = %s", (machine.id,)).fetchone()
+    assert dealer is not None
+    in_stock = conn.execute(
+        "SELECT part_no FROM dealer_stock WHERE dealer_id = %s AND on_hand > 1 LIMIT 1", dealer
+    ).fetchone()
+    assert in_stock is not None
+    ticket = open_ticket(conn, machine.id, PartLine(part_no=str(in_stock[0])))
+    assert requests_of(conn, ticket)[0][2] == "reserved"
+    before = conn.execute("SELECT count(*) FROM stock_movements").fetchone()
+    with conn.transaction():  # what the demo does on every start
+        conn.execute("TRUNCATE ticket_events, parts_requests, tickets")
+        seed_demo(conn, tractors=1, excavators=0)
+    assert conn.execute("SELECT sum(reserved) FROM dealer_stock").fetchone() == (0,)
+    after = conn.execute(
+        "SELECT kind, reserved_delta FROM stock_movements ORDER BY id OFFSET %s", before
+    ).fetchall()
+    assert after == [("adjust", -1)]  # and no receipt: the shelves were already at their levels
