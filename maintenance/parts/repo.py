@@ -237,6 +237,8 @@ def reserve_for_requests(
     in id order, so an older request is served first. Requests in any other status are left as
     they are and not in the answer."""
     ids = sorted(set(parts_request_ids))
+    if not ids:
+        return {}
     first_look = _requests(conn, REQUESTS_BY_ID, {"ids": ids})
     stock_by_key = _lock_stock(conn, ((r.dealer_id, r.part_no) for r in first_look))
     available = {key: s.available for key, s in stock_by_key.items()}
