@@ -331,6 +331,9 @@ def main() -> None:
             "machines": len(ids),
             "messages_published": summary.get("messages_published"),
             "resends": summary.get("resends"),
+            # PUBACK "no matching subscribers": sent while ingest had not re-subscribed after the
+            # broker restart; the controllers held them and sent them again
+            "unrouted_held_and_resent": summary.get("unrouted"),
             "simulator_unacknowledged": summary.get("unacknowledged"),
             "simulator_s": round(sim_s, 1),
             "catch_up_s": round(caught_up_s, 1),
