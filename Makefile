@@ -21,7 +21,7 @@ BENCH_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/bench IRONLINK_PG_PORT=$(BENCH_
 
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
 	bench-services-up bench-services-down bench-store bench-publish bench-fleet-model bench-ingest \
-	chaos clean-state
+	bench-alert-latency chaos clean-state
 
 setup:
 	@scripts/setup.sh
@@ -63,7 +63,7 @@ fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-store bench-publish bench-fleet-model bench-ingest
+bench: bench-store bench-publish bench-fleet-model bench-ingest bench-alert-latency
 
 bench-services-up: setup
 	@$(BENCH_ENV) scripts/services.sh up >/dev/null
@@ -83,6 +83,10 @@ bench-fleet-model: setup
 # `ironlink ingest` against bare subscribers (the broker's ceiling) and per-message commits.
 bench-ingest: bench-services-up
 	@$(BENCH_ENV) $(BIN)/python tests/bench/bench_ingest.py
+
+# A critical DTC published -> its ticket committed, p50/p99 while the fleet streams and when idle.
+bench-alert-latency: bench-services-up
+	@$(BENCH_ENV) $(BIN)/python tests/bench/bench_alert_latency.py
 
 # Not part of `bench`: a simulated fleet into ingest while a worker is killed and the broker and
 # PostgreSQL restart; ends with one JSON line (published, stored, lost, duplicates, faults).
