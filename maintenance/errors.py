@@ -21,3 +21,16 @@ class Conflict(DomainError):
 
 class Invalid(DomainError):
     slug = "invalid"
+
+
+class InvalidTransition(Conflict):
+    """A ticket status change the status machine (maintenance.tickets.policy.TRANSITIONS) does not
+    allow from the ticket's current status."""
+
+    slug = "invalid-transition"
+
+
+class AlreadyRated(Conflict):
+    """The owner has rated this ticket already; a score is given once and never replaced."""
+
+    slug = "already-rated"

@@ -1,12 +1,11 @@
-"""Ticket vocabulary: statuses, SLA policy by priority."""
+"""Ticket vocabulary: statuses, customer grades, events."""
 
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
-
-from maintenance.rules.model import Priority
 
 
 class Status(enum.StrEnum):
@@ -20,11 +19,26 @@ class Status(enum.StrEnum):
 
 
 CLOSED_STATUSES: Final = frozenset({Status.RESOLVED, Status.CLOSED, Status.CANCELLED})
+# Tickets that hold the (machine, rule) slot of the partial unique index and count as a
+# technician's load.
+LIVE_STATUSES: Final = frozenset(Status) - CLOSED_STATUSES
 
-# Promised response time from opening: a red-stop fault is answered within half a working day.
-SLA_BY_PRIORITY: Final[dict[Priority, timedelta]] = {
-    Priority.CRITICAL: timedelta(hours=4),
-    Priority.HIGH: timedelta(hours=24),
-    Priority.NORMAL: timedelta(hours=72),
-    Priority.LOW: timedelta(days=7),
-}
+
+class Grade(enum.StrEnum):
+    """The owner's customer grade (owners.grade, migration 0009): A key, B developing, C selective,
+    D abandon."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    id: int
+    ticket_id: int
+    at: datetime
+    actor: str
+    kind: str
+    detail: dict[str, object]
