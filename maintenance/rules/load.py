@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Final
 
 import msgspec
 import yaml
@@ -12,12 +13,23 @@ import yaml
 from maintenance.errors import Invalid
 from maintenance.rules.model import RuleSet
 
+SHIPPED_SOURCE: Final = "shipped:maintenance/rules/default_rules.yaml"
+
 
 def parse(text: str) -> RuleSet:
+    return validate(read_document(text))
+
+
+def read_document(text: str) -> object:
+    """YAML (or JSON, which is YAML) text -> plain document, not yet validated."""
     try:
-        document = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise Invalid(f"rule file is not YAML: {exc}") from exc
+
+
+def validate(document: object) -> RuleSet:
+    """The one validation path for every rule document (shipped file, admin upload, stored row)."""
     try:
         ruleset = msgspec.convert(document, RuleSet)
     except msgspec.ValidationError as exc:
@@ -49,5 +61,11 @@ def load_file(path: Path) -> RuleSet:
     return parse(path.read_text())
 
 
+def shipped_text() -> str:
+    return resources.files("maintenance.rules").joinpath("default_rules.yaml").read_text()
+
+
 def default_rules() -> RuleSet:
-    return parse(resources.files("maintenance.rules").joinpath("default_rules.yaml").read_text())
+    """The shipped rule set. Processes use the active one from the database instead
+    (maintenance.rules.store.active_rules), which starts as this."""
+    return parse(shipped_text())

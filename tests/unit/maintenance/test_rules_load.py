@@ -3,10 +3,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from maintenance.errors import Invalid
-from maintenance.rules.load import default_rules, parse
+from maintenance.errors import Conflict, Invalid
+from maintenance.rules.load import default_rules, parse, read_document, validate
 from maintenance.rules.model import (
     FaultCode,
     HoursJump,
@@ -15,6 +16,7 @@ from maintenance.rules.model import (
     Silence,
     Threshold,
 )
+from maintenance.rules.store import check_newer, document_of
 
 COMMON_DTCS = Path(__file__).parents[3] / ".." / "shared" / "data" / "j1939" / "common_dtcs.csv"
 
@@ -126,3 +128,52 @@ def test_hours_jump_defaults() -> None:
     (rule,) = parse("version: 3\nrules:\n  - {key: jump-1, kind: hours_jump}\n").rules
     assert isinstance(rule, HoursJump)
     assert (rule.max_rate, rule.tolerance_h) == (1.05, 0.05)
+
+
+# The stored form and the checks load_rule_set makes before it touches the table.
+
+
+def test_stored_document_reads_back_as_the_same_rule_set() -> None:
+    shipped = default_rules()
+    document = document_of(shipped)
+    again = validate(msgspec.json.decode(msgspec.json.encode(document)))  # as jsonb returns it
+    assert again == shipped
+    assert document["version"] == shipped.version
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (None, "Expected `object`, got `null`"),
+        ([{"key": "svc-1"}], "Expected `object`, got `array`"),
+        ({"rules": []}, "missing required field `version`"),
+        ({"version": 0, "rules": []}, r"\$\.version"),
+        (
+            {"version": 2, "rules": [{"key": "svc-1", "kind": "service_interval", "every_h": "x"}]},
+            r"rules\[0\]\.every_h.*\(rule svc-1\)",
+        ),
+        (
+            {"version": 2, "rules": [{"key": "Bad Key", "kind": "silence", "after_s": 60}]},
+            r"rules\[0\]\.key",
+        ),
+    ],
+)
+def test_documents_are_validated_like_files(document: object, message: str) -> None:
+    with pytest.raises(Invalid, match=message):
+        validate(document)
+
+
+def test_text_that_is_not_yaml_is_invalid() -> None:
+    with pytest.raises(Invalid, match="not YAML"):
+        read_document("version: [1\n")
+
+
+@pytest.mark.parametrize(("version", "newest"), [(1, None), (4, 3), (10, 3)])
+def test_a_version_above_the_newest_may_be_loaded(version: int, newest: int | None) -> None:
+    check_newer(version=version, newest=newest)
+
+
+@pytest.mark.parametrize(("version", "newest"), [(3, 3), (2, 3)])
+def test_a_version_not_above_the_newest_is_refused(version: int, newest: int) -> None:
+    with pytest.raises(Conflict, match=f"version {version} is not newer than version {newest}"):
+        check_newer(version=version, newest=newest)
