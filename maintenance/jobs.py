@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Final
 
 from psycopg_pool import ConnectionPool
 
-from maintenance.evaluate import run_rules
+from maintenance.evaluate import RuleSource, current_rules, run_rules, without_silence
 from maintenance.fleet import repo as fleet
-from maintenance.rules.model import Rule
+from maintenance.rules.model import Silence
+from telemetry import reader
 
 log = logging.getLogger(__name__)
+
+# A machine silent for longer than this is parked for the season or gone; its silence ticket was
+# opened long ago, and sweeping every machine that ever reported would grow without bound.
+SILENCE_LOOKBACK: Final = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,18 +29,57 @@ class Job:
     func: Callable[[], None]
 
 
-def service_sweep(pool: ConnectionPool, rules: Sequence[Rule]) -> None:
-    """Hours-based service intervals and any fault still active, over every reporting machine."""
+def service_sweep(pool: ConnectionPool, rules: RuleSource) -> None:
+    """Hours-based service intervals, faults still active, thresholds and hour-meter jumps over
+    every reporting machine: what the ingest hook does per batch, for machines that stopped
+    sending (their interval comes due as hours are corrected) and batches whose hook failed."""
     with pool.connection() as conn:
+        current, version = current_rules(rules, conn)
         ids = fleet.active_machine_ids(conn)
         if ids:
-            applied = run_rules(conn, rules=rules, machine_ids=ids, now=datetime.now(UTC))
-            log.info("service sweep: %d machines, %d tickets opened", len(ids), len(applied.opened))
+            applied = run_rules(
+                conn,
+                rules=without_silence(current),
+                machine_ids=ids,
+                now=datetime.now(UTC),
+                rule_set_version=version,
+            )
+            log.info(
+                "service sweep: %d machines, %d tickets opened, %d resolved",
+                len(ids),
+                len(applied.opened),
+                len(applied.resolved),
+            )
+
+
+def silence_sweep(pool: ConnectionPool, rules: RuleSource) -> None:
+    """Silence rules over the machines that reported in the last SILENCE_LOOKBACK, judged by each
+    one's newest reading."""
+    with pool.connection() as conn:
+        current, version = current_rules(rules, conn)
+        silence = [r for r in current if isinstance(r, Silence)]
+        now = datetime.now(UTC)
+        ids = reader.machines_reporting_since(conn, now - SILENCE_LOOKBACK) if silence else []
+        if ids:
+            applied = run_rules(
+                conn, rules=silence, machine_ids=ids, now=now, rule_set_version=version
+            )
+            log.info(
+                "silence sweep: %d machines, %d tickets opened, %d resolved",
+                len(ids),
+                len(applied.opened),
+                len(applied.resolved),
+            )
 
 
 def job_table(
-    pool: ConnectionPool, rules: Sequence[Rule], *, sweep_every_s: float = 60.0
+    pool: ConnectionPool,
+    rules: RuleSource,
+    *,
+    sweep_every_s: float = 60.0,
+    silence_every_s: float = 300.0,
 ) -> list[Job]:
     return [
         Job("service-sweep", sweep_every_s, lambda: service_sweep(pool, rules)),
+        Job("silence-sweep", silence_every_s, lambda: silence_sweep(pool, rules)),
     ]
