@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import getpass
 import json
 import logging
 import os
@@ -101,11 +102,11 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 def _ingest_worker(settings: Settings, index: int) -> None:
     from maintenance.evaluate import rules_after_ingest
-    from maintenance.rules.load import default_rules
+    from maintenance.rules.store import ActiveRules
     from telemetry.ingest import IngestWorker
 
     logsetup.configure(settings.log_level)
-    hook = rules_after_ingest(default_rules().rules)
+    hook = rules_after_ingest(ActiveRules())  # the active rule set, re-read when a newer is loaded
     IngestWorker(
         settings,
         worker_index=index,
@@ -130,15 +131,79 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
     from ironlink.db import make_pool
     from maintenance import scheduler
     from maintenance.jobs import job_table
-    from maintenance.rules.load import default_rules
+    from maintenance.rules.store import ActiveRules
 
     stop = _stop_on_signals()
     pool = make_pool(settings.database_url, min_size=1, max_size=4)
     try:
-        jobs = job_table(pool, default_rules().rules, sweep_every_s=args.sweep_every_s)
+        jobs = job_table(
+            pool,
+            ActiveRules(),
+            sweep_every_s=args.sweep_every_s,
+            silence_every_s=args.silence_every_s,
+        )
         scheduler.run(settings.database_url, jobs, stop=stop)
     finally:
         pool.close()
+    return 0
+
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "cli"
+
+
+def cmd_rules_load(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+    from maintenance.errors import DomainError
+    from maintenance.rules.load import read_document
+    from maintenance.rules.store import adopt_shipped, load_rule_set
+
+    actor = args.actor or _cli_actor()
+    if args.shipped:
+        with connect(settings.database_url) as conn:
+            shipped = adopt_shipped(conn, actor=actor)
+        if shipped is None:
+            print("the database has the shipped rule set or a newer one; nothing loaded")
+        else:
+            print(f"rule set {shipped} is active (shipped)")
+        return 0
+    path = Path(args.file)
+    try:
+        document = read_document(path.read_text())
+        with connect(settings.database_url) as conn:
+            version = load_rule_set(
+                conn, document=document, source=str(path.resolve()), actor=actor
+            )
+    except (OSError, DomainError) as exc:
+        print(f"ironlink rules load: {exc}", file=sys.stderr)
+        return 1
+    print(f"rule set {version} is active (from {path})")
+    return 0
+
+
+def cmd_rules_show(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+    from maintenance.rules.load import default_rules
+    from maintenance.rules.store import active_rules, rule_set_rows
+
+    with connect(settings.database_url) as conn:
+        ruleset = active_rules(conn)
+        rows = rule_set_rows(conn)
+    for row in rows:
+        print(
+            f"{'*' if row.active else ' '} v{row.version:<4} {row.rules:3} rules"
+            f"  {row.loaded_at:%Y-%m-%d %H:%M:%S%z}  {row.loaded_by:12} {row.source}"
+        )
+    print(f"active rule set {ruleset.version}:")
+    for rule in ruleset.rules:
+        kind = type(rule).__struct_config__.tag
+        print(f"  {rule.key:28} {kind!s:17} {rule.priority!s:9} {rule.title}")
+    shipped = default_rules().version
+    if shipped > ruleset.version:
+        print(f"the shipped rule set {shipped} is newer: ironlink rules load --shipped")
     return 0
 
 
@@ -214,7 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="serve the HTTP API").set_defaults(func=cmd_api)
     p = sub.add_parser("scheduler", help="run periodic jobs (one active scheduler at a time)")
     p.add_argument("--sweep-every-s", type=float, default=60.0)
+    p.add_argument("--silence-every-s", type=float, default=300.0)
     p.set_defaults(func=cmd_scheduler)
+    p = sub.add_parser("rules", help="rule sets in the database: load a new version, show them")
+    rules = p.add_subparsers(dest="rules_command", required=True)
+    p = rules.add_parser("load", help="validate a YAML/JSON rule file and make it the active set")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="rule file; its version must be above the newest")
+    source.add_argument(
+        "--shipped", action="store_true", help="the shipped rule set, if newer than the database's"
+    )
+    p.add_argument("--actor", default=None, help="recorded as loaded_by (default: cli:<user>)")
+    p.set_defaults(func=cmd_rules_load)
+    p = rules.add_parser("show", help="list stored rule sets and the active set's rules")
+    p.set_defaults(func=cmd_rules_show)
     p = sub.add_parser("simulate", help="simulate a fleet of controllers publishing over MQTT")
     p.add_argument("--tractors", type=int, default=12)
     p.add_argument("--excavators", type=int, default=8)

@@ -24,6 +24,7 @@ from ironlink import broker_auth, migrate
 from ironlink.db import connect
 from ironlink.settings import Settings
 from maintenance.fleet.seed import seed_demo
+from maintenance.rules.store import active_version, adopt_shipped
 
 DEMO_LABEL: Final = "demo"
 PROGRESS_EVERY_S: Final = 5.0
@@ -49,11 +50,14 @@ TRUNCATE readings, faults, dm1_reports, fault_episodes, machine_state, rejected,
 
 
 def seed_with_keys(settings: Settings, *, tractors: int, excavators: int) -> dict[str, str]:
-    """Migrates, seeds the fleet, syncs broker users and issues fresh demo keys (old ones
-    revoked)."""
+    """Migrates, makes the shipped rule set active if the database has no newer one, seeds the
+    fleet, syncs broker users and issues fresh demo keys (old ones revoked)."""
     migrate.ensure_database(settings.database_url)
     with connect(settings.database_url) as conn:
         migrate.apply(conn, migrate.discover())
+        # The demo's ingest and scheduler run the active rule set from the table; a database set up
+        # by an older checkout would otherwise keep the rule set it first bootstrapped.
+        adopt_shipped(conn, actor=DEMO_LABEL)
         with conn.transaction():
             conn.execute(RESET_DEMO_DATA)
             fleet = seed_demo(conn, tractors=tractors, excavators=excavators)
@@ -169,6 +173,13 @@ def run_demo(
             "demo",
         )
         print(f"IronLink demo: API at {base} (OpenAPI docs at {base}/docs)", flush=True)
+        with connect(settings.database_url) as conn:
+            version = active_version(conn)
+        print(
+            f"  rule set {version} is active (`ironlink rules show`; a newer one loaded with"
+            " `ironlink rules load FILE` takes effect within seconds)",
+            flush=True,
+        )
         for label, key in keys.items():
             print(f"  {label:28} {key}", flush=True)
         owner_key = next(iter(keys.values()))
