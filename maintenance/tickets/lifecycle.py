@@ -210,6 +210,10 @@ def transition(
     Raises NotFound, InvalidTransition, Invalid or Conflict; nothing is changed then.
     """
     at = now or datetime.now(UTC)
+    # The status machine first: "a closed ticket cannot become cancelled" says more than "the
+    # reason is missing".
+    ticket = lock_ticket(conn, ticket_id=ticket_id)
+    policy.check_transition(Status(ticket.status), to=to)
     if to is Status.SCHEDULED and scheduled_for is None:
         raise Invalid("scheduling a ticket needs scheduled_for")
     if to is Status.RESOLVED:
@@ -220,8 +224,6 @@ def transition(
         note = _text(note, what="the note")
     if labour_h < 0:
         raise Invalid(f"labour_h must not be negative, got {labour_h:g}")
-    ticket = lock_ticket(conn, ticket_id=ticket_id)
-    policy.check_transition(Status(ticket.status), to=to)
     return apply_transition(
         conn,
         ticket,
@@ -369,8 +371,10 @@ def _service_record(
             "consumed": consumed,
         },
     ).fetchone()
-    assert row is not None and isinstance(row[0], int)
-    return row[0]
+    assert row is not None
+    record_id = row[0]
+    assert isinstance(record_id, int)
+    return record_id
 
 
 def assign(
