@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -82,6 +83,9 @@ class GradingConfig:
     @property
     def future_weights(self) -> tuple[float, float, float]:
         return (self.relationship_weight, self.satisfaction_weight, self.trend_weight)
+
+
+DEFAULT_CONFIG: Final = GradingConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +143,7 @@ def percentile_scores(values: Floats) -> Floats:
 
 
 def depreciated_value(
-    price: Floats, age_years: Floats, *, config: GradingConfig = GradingConfig()
+    price: Floats, age_years: Floats, *, config: GradingConfig = DEFAULT_CONFIG
 ) -> Floats:
     """Purchase price after declining-balance depreciation, never below the residual floor."""
     factor = np.maximum(
@@ -164,7 +168,7 @@ def _weighted(scores: Floats, weights: tuple[float, float, float]) -> Floats:
     return result
 
 
-def grade(owners: Sequence[OwnerFacts], *, config: GradingConfig = GradingConfig()) -> list[Grade]:
+def grade(owners: Sequence[OwnerFacts], *, config: GradingConfig = DEFAULT_CONFIG) -> list[Grade]:
     """Grades every owner against the others (see the module docstring for the rule)."""
     if not owners:
         return []

@@ -1,52 +1,53 @@
-"""Demo fleet: dealers, owners, machines, the parts catalogue and dealer stock, created
-idempotently by natural keys.
+"""Demo fleet: dealers, technicians, owners with contacts, machines, service history, the parts
+catalogue and dealer stock, written idempotently by natural keys (maintenance.fleet.demo_crm plans
+the records).
 
-The same seed gives the same fleet; machine serials are TR-0001... (tractors), EX-0001...
-(excavators). The catalogue holds every part the shipped rules ask for.
+The same seed gives the same fleet; simulated machines are TR-0001... (tractors), EX-0001...
+(excavators), records-only machines REC-00001.... The catalogue holds every part the shipped
+rules ask for.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Final, LiteralString
 
 import psycopg
+from psycopg.types.json import Jsonb
 
+from maintenance.fleet import demo_crm
 from maintenance.parts import repo as parts
 from maintenance.rules.load import default_rules
 from maintenance.rules.model import PartLine, RuleSet
 from telemetry.wire import Kind
 
-DEALERS: Final = (
-    ("DLR-NORTH", "Northfield Agri & Plant", "North", 52.95, -1.15),
-    ("DLR-VALLEY", "Valley Machinery", "Valley", 52.20, 0.12),
-    ("DLR-COAST", "Coastline Equipment", "Coast", 50.72, -3.53),
-)
+# The named demo owners (code, name, kind, servicing dealer): the simulated machines belong to them.
 OWNERS: Final = (
-    ("OWN-HARGREAVE", "Hargreave Farms", "farmer"),
-    ("OWN-MEADOWCOOP", "Meadow Growers Cooperative", "cooperative"),
-    ("OWN-STONEWAY", "Stoneway Earthworks Ltd", "contractor"),
-    ("OWN-RENTALL", "RentAll Plant Hire", "rental"),
-    ("OWN-COUNTY", "County Highways Department", "government"),
-    ("OWN-BRIGHTWELL", "Brightwell Estate", "farmer"),
+    ("OWN-HARGREAVE", "Hargreave Farms", "farmer", "DLR-NORTH"),
+    ("OWN-MEADOWCOOP", "Meadow Growers Cooperative", "cooperative", "DLR-VALLEY"),
+    ("OWN-STONEWAY", "Stoneway Earthworks Ltd", "contractor", "DLR-COAST"),
+    ("OWN-RENTALL", "RentAll Plant Hire", "rental", "DLR-NORTH"),
+    ("OWN-COUNTY", "County Highways Department", "government", "DLR-VALLEY"),
+    ("OWN-BRIGHTWELL", "Brightwell Estate", "farmer", "DLR-COAST"),
 )
 # Machine n of a kind gets models[(n - 1) % 3]; the simulator's profiles give the same model to the
 # same serial (simulators.profiles.demo_model; a unit test holds the two together).
 TRACTOR_MODELS: Final = ("6155M", "5075E", "8R 370")
 EXCAVATOR_MODELS: Final = ("320 GC", "PC210LC-11", "ZX135US-7")
+# Records-only part of the demo (owners in all, machines that never report): enough for grading
+# and the customer view to mean something, small enough that seeding takes about a second.
+DEFAULT_OWNERS: Final = 40
+DEFAULT_RECORD_MACHINES: Final = 300
 
 
 def model_for(kind: Kind, n: int) -> str:
     models = TRACTOR_MODELS if kind is Kind.TRACTOR else EXCAVATOR_MODELS
     return models[(n - 1) % len(models)]
 
-
-TECH_SKILLS: Final = (
-    ("engine", "hydraulics"),
-    ("electrical", "aftertreatment"),
-    ("engine", "electrical"),
-)
 
 # List prices (EUR) by part family, the part number's first token; a family missing here is
 # priced at DEFAULT_UNIT_PRICE so a new rule's part is still sold at something plausible.
@@ -68,28 +69,99 @@ DEFAULT_UNIT_PRICE: Final = "60.00"
 STOCK_LEVELS: Final = (0, 1, 8, 8)
 STOCK_ACTOR: Final = "seed"
 
-UPSERT_DEALER: Final[LiteralString] = """
-INSERT INTO dealers (code, name, region, lat, lon) VALUES (%s, %s, %s, %s, %s)
-ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id
-"""
-UPSERT_OWNER: Final[LiteralString] = """
-INSERT INTO owners (code, name, kind, email, region, dealer_id) VALUES (%s, %s, %s, %s, %s, %s)
-ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id
-"""
-UPSERT_MACHINE: Final[LiteralString] = """
-INSERT INTO machines (serial, kind, model, year, owner_id, dealer_id) VALUES (%s, %s, %s, %s, %s,
-%s)
-ON CONFLICT (serial) DO UPDATE SET model = EXCLUDED.model RETURNING id
-"""
 UPSERT_PART: Final[LiteralString] = """
 INSERT INTO parts (part_no, description, unit_price)
 VALUES (%(part_no)s, %(description)s, %(unit_price)s::numeric)
 ON CONFLICT (part_no)
 DO UPDATE SET description = EXCLUDED.description, unit_price = EXCLUDED.unit_price
 """
-INSERT_TECHNICIAN: Final[LiteralString] = """
-INSERT INTO technicians (dealer_id, name, skills)
-SELECT %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM technicians WHERE dealer_id = %s AND name = %s)
+UPSERT_DEALER: Final[LiteralString] = """
+INSERT INTO dealers (code, name, region, lat, lon, phone, email, timezone, opening_hours,
+                     parts_warehouse)
+VALUES (%(code)s, %(name)s, %(region)s, %(lat)s, %(lon)s, %(phone)s, %(email)s, %(timezone)s,
+        %(opening_hours)s, %(parts_warehouse)s)
+ON CONFLICT (code) DO UPDATE SET
+    name = EXCLUDED.name, region = EXCLUDED.region, lat = EXCLUDED.lat, lon = EXCLUDED.lon,
+    phone = EXCLUDED.phone, email = EXCLUDED.email, timezone = EXCLUDED.timezone,
+    opening_hours = EXCLUDED.opening_hours, parts_warehouse = EXCLUDED.parts_warehouse
+"""
+# Migration 0010 prices labour per service point; seeded only where that column exists.
+HAS_COLUMN: Final[LiteralString] = """
+SELECT EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = %(table)s
+                 AND column_name = %(column)s)
+"""
+SET_LABOUR_RATE: Final[LiteralString] = (
+    "UPDATE dealers SET labour_rate_per_h = %(rate)s WHERE code = %(code)s"
+    " AND labour_rate_per_h IS DISTINCT FROM %(rate)s"
+)
+DEALER_IDS: Final[LiteralString] = "SELECT code, id FROM dealers WHERE code = ANY(%(codes)s)"
+OWNER_IDS: Final[LiteralString] = "SELECT code, id FROM owners WHERE code = ANY(%(codes)s)"
+MACHINE_IDS: Final[LiteralString] = "SELECT serial, id FROM machines WHERE serial = ANY(%(codes)s)"
+TECHNICIAN_IDS: Final[LiteralString] = """
+SELECT d.code, t.name, t.id FROM technicians t JOIN dealers d ON d.id = t.dealer_id
+WHERE d.code = ANY(%(codes)s)
+"""
+# Technicians and contacts have no unique key to conflict on: update by (parent, name), insert
+# when nothing was updated.
+UPSERT_TECHNICIAN: Final[LiteralString] = """
+WITH updated AS (
+    UPDATE technicians SET skills = %(skills)s, phone = %(phone)s, email = %(email)s
+    WHERE dealer_id = %(dealer_id)s AND name = %(name)s RETURNING id)
+INSERT INTO technicians (dealer_id, name, skills, phone, email)
+SELECT %(dealer_id)s, %(name)s, %(skills)s, %(phone)s, %(email)s
+WHERE NOT EXISTS (SELECT 1 FROM updated)
+"""
+UPSERT_OWNER: Final[LiteralString] = """
+INSERT INTO owners (code, name, kind, email, phone, region, dealer_id, customer_since)
+VALUES (%(code)s, %(name)s, %(kind)s, %(email)s, %(phone)s, %(region)s, %(dealer_id)s,
+        %(customer_since)s)
+ON CONFLICT (code) DO UPDATE SET
+    name = EXCLUDED.name, kind = EXCLUDED.kind, email = EXCLUDED.email, phone = EXCLUDED.phone,
+    region = EXCLUDED.region, dealer_id = EXCLUDED.dealer_id,
+    customer_since = EXCLUDED.customer_since
+"""
+UPSERT_CONTACT: Final[LiteralString] = """
+WITH updated AS (
+    UPDATE owner_contacts
+    SET role = %(role)s, phone = %(phone)s, email = %(email)s, preferred = %(preferred)s
+    WHERE owner_id = %(owner_id)s AND name = %(name)s RETURNING id)
+INSERT INTO owner_contacts (owner_id, name, role, phone, email, preferred)
+SELECT %(owner_id)s, %(name)s, %(role)s, %(phone)s, %(email)s, %(preferred)s
+WHERE NOT EXISTS (SELECT 1 FROM updated)
+"""
+UPSERT_MACHINE: Final[LiteralString] = """
+INSERT INTO machines (serial, kind, model, year, owner_id, dealer_id, pin, selling_dealer_id,
+                      purchase_date, purchase_price, warranty_end, active)
+VALUES (%(serial)s, %(kind)s, %(model)s, %(year)s, %(owner_id)s, %(dealer_id)s, %(pin)s,
+        %(selling_dealer_id)s, %(purchase_date)s, %(purchase_price)s, %(warranty_end)s,
+        %(active)s)
+ON CONFLICT (serial) DO UPDATE SET
+    kind = EXCLUDED.kind, model = EXCLUDED.model, year = EXCLUDED.year,
+    owner_id = EXCLUDED.owner_id, dealer_id = EXCLUDED.dealer_id, pin = EXCLUDED.pin,
+    selling_dealer_id = EXCLUDED.selling_dealer_id, purchase_date = EXCLUDED.purchase_date,
+    purchase_price = EXCLUDED.purchase_price, warranty_end = EXCLUDED.warranty_end,
+    active = EXCLUDED.active
+"""
+PART_PRICES: Final[LiteralString] = (
+    "SELECT part_no, unit_price FROM parts WHERE unit_price IS NOT NULL"
+)
+# One statement for the whole history; a record is known by (machine, kind, rule, engine hours).
+INSERT_SERVICE_HISTORY: Final[LiteralString] = """
+INSERT INTO service_records (machine_id, rule_key, engine_hours, done_at, notes, kind,
+                             technician_id, dealer_id, labour_h, labour_cost, parts_cost, parts)
+SELECT s.machine_id, s.rule_key, s.engine_hours, s.done_at, s.notes, s.kind, s.technician_id,
+       s.dealer_id, s.labour_h, s.labour_cost, s.parts_cost, s.parts::jsonb
+FROM unnest(%(machine_id)s::bigint[], %(rule_key)s::text[], %(engine_hours)s::float8[],
+            %(done_at)s::timestamptz[], %(notes)s::text[], %(kind)s::text[],
+            %(technician_id)s::bigint[], %(dealer_id)s::bigint[], %(labour_h)s::numeric[],
+            %(labour_cost)s::numeric[], %(parts_cost)s::numeric[], %(parts)s::text[])
+     AS s(machine_id, rule_key, engine_hours, done_at, notes, kind, technician_id, dealer_id,
+          labour_h, labour_cost, parts_cost, parts)
+WHERE NOT EXISTS (
+    SELECT 1 FROM service_records r
+    WHERE r.machine_id = s.machine_id AND r.rule_key = s.rule_key
+      AND r.engine_hours = s.engine_hours AND r.kind = s.kind)
 """
 
 
@@ -103,9 +175,16 @@ class SeededMachine:
 
 @dataclass(frozen=True, slots=True)
 class SeededFleet:
+    """dealer_ids: every demo dealer. owner_ids and machines: the named owners and the simulated
+    machines only (the ones that get API keys and broker users); the records-only owners and
+    machines are counted in records_*."""
+
     dealer_ids: dict[str, int]
     owner_ids: dict[str, int]
     machines: list[SeededMachine]
+    records_owners: int = 0
+    records_machines: int = 0
+    records_services: int = 0
 
 
 def serial_for(kind: Kind, n: int) -> str:
@@ -113,52 +192,293 @@ def serial_for(kind: Kind, n: int) -> str:
 
 
 def seed_demo(
-    conn: psycopg.Connection[tuple[object, ...]], *, tractors: int, excavators: int, seed: int = 7
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    tractors: int,
+    excavators: int,
+    seed: int = 7,
+    owners: int = DEFAULT_OWNERS,
+    record_machines: int = DEFAULT_RECORD_MACHINES,
+    as_of: date | None = None,
 ) -> SeededFleet:
-    """Creates (or finds) the demo fleet inside the caller's transaction."""
+    """Creates (or updates to the same values) the demo fleet inside the caller's transaction.
+
+    `tractors`/`excavators` simulated machines TR-0001.../EX-0001... owned by the named owners,
+    `owners` owners in all and `record_machines` machines REC-00001... that never report, with
+    service history up to `as_of` (today by default). Deterministic for (seed, as_of); running it
+    again changes nothing. The simulated machines get no seeded history: their service clocks are
+    the rules engine's to run."""
+    as_of = as_of or datetime.now(UTC).date()
+    dealer_ids = _upsert_dealers(conn)
+    technicians = demo_crm.plan_technicians(seed=seed)
+    _upsert_technicians(conn, technicians, dealer_ids=dealer_ids)
+    owner_specs = demo_crm.plan_owners(seed=seed, count=owners, as_of=as_of, named=OWNERS)
+    owner_ids = _upsert_owners(conn, owner_specs, dealer_ids=dealer_ids)
+    by_code = {o.code: o for o in owner_specs}
+    simulated = _simulated_machines(
+        tractors=tractors, excavators=excavators, seed=seed, owners=by_code, as_of=as_of
+    )
+    records = demo_crm.plan_machines(
+        seed=seed, count=record_machines, owners=owner_specs, as_of=as_of
+    )
+    machine_ids = _upsert_machines(
+        conn, [*simulated, *records], owner_ids=owner_ids, dealer_ids=dealer_ids
+    )
+    rules = default_rules()
+    seed_parts(conn, dealer_ids=list(dealer_ids.values()), rules=rules)
+    kits = {
+        r.key: tuple(demo_crm.PartUse(p.part_no, p.qty) for p in getattr(r, "parts", ()))
+        for r in rules.rules
+    }
+    history = [
+        record
+        for m in records
+        for record in demo_crm.plan_history(
+            m, seed=seed, owner=by_code[m.owner_code], technicians=technicians, kits=kits,
+            as_of=as_of,
+        )
+    ]  # fmt: skip
+    _insert_history(conn, history, machine_ids=machine_ids, dealer_ids=dealer_ids)
+    named = {code for code, *_ in OWNERS}
+    return SeededFleet(
+        dealer_ids=dealer_ids,
+        owner_ids={c: i for c, i in owner_ids.items() if c in named},
+        machines=[
+            SeededMachine(machine_ids[m.serial], m.serial, m.kind, m.owner_code) for m in simulated
+        ],
+        records_owners=len(owner_specs),
+        records_machines=len(records),
+        records_services=len(history),
+    )
+
+
+def _ids(
+    conn: psycopg.Connection[tuple[object, ...]], query: LiteralString, codes: list[str]
+) -> dict[str, int]:
+    return {str(c): int(i) for c, i in conn.execute(query, {"codes": codes}).fetchall()}  # type: ignore[call-overload]
+
+
+def _has_column(conn: psycopg.Connection[tuple[object, ...]], *, table: str, column: str) -> bool:
+    row = conn.execute(HAS_COLUMN, {"table": table, "column": column}).fetchone()
+    return bool(row and row[0])
+
+
+def _upsert_dealers(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, int]:
+    with conn.cursor() as cur:
+        cur.executemany(
+            UPSERT_DEALER,
+            [
+                {
+                    "code": d.code,
+                    "name": d.name,
+                    "region": d.region,
+                    "lat": d.lat,
+                    "lon": d.lon,
+                    "phone": d.phone,
+                    "email": d.email,
+                    "timezone": d.timezone,
+                    "opening_hours": Jsonb({k: list(v) for k, v in d.opening_hours.items()}),
+                    "parts_warehouse": d.parts_warehouse,
+                }
+                for d in demo_crm.DEALERS
+            ],
+        )
+        if _has_column(conn, table="dealers", column="labour_rate_per_h"):
+            cur.executemany(
+                SET_LABOUR_RATE,
+                [{"code": d.code, "rate": d.labour_rate_per_h} for d in demo_crm.DEALERS],
+            )
+    return _ids(conn, DEALER_IDS, [d.code for d in demo_crm.DEALERS])
+
+
+def _upsert_technicians(
+    conn: psycopg.Connection[tuple[object, ...]],
+    technicians: list[demo_crm.TechnicianSpec],
+    *,
+    dealer_ids: dict[str, int],
+) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            UPSERT_TECHNICIAN,
+            [
+                {
+                    "dealer_id": dealer_ids[t.dealer_code],
+                    "name": t.name,
+                    "skills": list(t.skills),
+                    "phone": t.phone,
+                    "email": t.email,
+                }
+                for t in technicians
+            ],
+        )
+
+
+def _upsert_owners(
+    conn: psycopg.Connection[tuple[object, ...]],
+    owners: list[demo_crm.OwnerSpec],
+    *,
+    dealer_ids: dict[str, int],
+) -> dict[str, int]:
+    with conn.cursor() as cur:
+        cur.executemany(
+            UPSERT_OWNER,
+            [
+                {
+                    "code": o.code,
+                    "name": o.name,
+                    "kind": o.kind,
+                    "email": o.email,
+                    "phone": o.phone,
+                    "region": o.region,
+                    "dealer_id": dealer_ids[o.dealer_code],
+                    "customer_since": o.customer_since,
+                }
+                for o in owners
+            ],
+        )
+        owner_ids = _ids(conn, OWNER_IDS, [o.code for o in owners])
+        cur.executemany(
+            UPSERT_CONTACT,
+            [
+                {
+                    "owner_id": owner_ids[o.code],
+                    "name": c.name,
+                    "role": c.role,
+                    "phone": c.phone,
+                    "email": c.email,
+                    "preferred": c.preferred,
+                }
+                for o in owners
+                # The preferred contact last: moving the preference never holds two at once.
+                for c in sorted(o.contacts, key=lambda c: c.preferred)
+            ],
+        )
+    return owner_ids
+
+
+def _simulated_machines(
+    *,
+    tractors: int,
+    excavators: int,
+    seed: int,
+    owners: dict[str, demo_crm.OwnerSpec],
+    as_of: date,
+) -> list[demo_crm.MachineSpec]:
+    """The machines the demo simulates: serial, model, owner and year as they always were."""
     rng = random.Random(seed)
-    dealer_ids: dict[str, int] = {}
-    for code, name, region, lat, lon in DEALERS:
-        row = conn.execute(UPSERT_DEALER, (code, name, region, lat, lon)).fetchone()
-        assert row is not None
-        dealer_ids[code] = int(row[0])  # type: ignore[call-overload]
-        for i, skills in enumerate(TECH_SKILLS):
-            tech = f"{region} technician {i + 1}"
-            conn.execute(INSERT_TECHNICIAN, (row[0], tech, list(skills), row[0], tech))
-    owner_ids: dict[str, int] = {}
-    owner_dealer: dict[str, int] = {}
-    for i, (code, name, kind) in enumerate(OWNERS):
-        dealer_code, _, region, _, _ = DEALERS[i % len(DEALERS)]
-        email = f"service@{code.removeprefix('OWN-').lower()}.example"
-        row = conn.execute(
-            UPSERT_OWNER, (code, name, kind, email, region, dealer_ids[dealer_code])
-        ).fetchone()
-        assert row is not None
-        owner_ids[code] = int(row[0])  # type: ignore[call-overload]
-        owner_dealer[code] = dealer_ids[dealer_code]
-    machines: list[SeededMachine] = []
     plan = [(Kind.TRACTOR, n + 1) for n in range(tractors)] + [
         (Kind.EXCAVATOR, n + 1) for n in range(excavators)
     ]
-    owner_codes = [o[0] for o in OWNERS]
+    machines: list[demo_crm.MachineSpec] = []
     for index, (kind, n) in enumerate(plan):
-        owner_code = owner_codes[index % len(owner_codes)]
-        serial = serial_for(kind, n)
-        row = conn.execute(
+        owner = owners[OWNERS[index % len(OWNERS)][0]]
+        serial, model, year = serial_for(kind, n), model_for(kind, n), rng.randint(2016, 2026)
+        maker, bought, price, warranty_end = demo_crm.commercial_facts(
+            random.Random(f"{seed}:simulated:{serial}"),
+            kind=kind,
+            model=model,
+            year=year,
+            not_before=owner.customer_since,
+            as_of=as_of,
+        )
+        sequence = (10_000_000 if kind is Kind.TRACTOR else 20_000_000) + n
+        machines.append(
+            demo_crm.MachineSpec(
+                serial=serial,
+                kind=kind,
+                model=model,
+                year=year,
+                owner_code=owner.code,
+                dealer_code=owner.dealer_code,
+                selling_dealer_code=owner.dealer_code,
+                pin=demo_crm.pin_for(maker=maker, model=model, year=year, sequence=sequence),
+                purchase_date=bought,
+                purchase_price=price,
+                warranty_end=warranty_end,
+                active=True,
+            )
+        )
+    return machines
+
+
+def _upsert_machines(
+    conn: psycopg.Connection[tuple[object, ...]],
+    machines: list[demo_crm.MachineSpec],
+    *,
+    owner_ids: dict[str, int],
+    dealer_ids: dict[str, int],
+) -> dict[str, int]:
+    with conn.cursor() as cur:
+        cur.executemany(
             UPSERT_MACHINE,
-            (
-                serial,
-                str(kind),
-                model_for(kind, n),
-                rng.randint(2016, 2026),
-                owner_ids[owner_code],
-                owner_dealer[owner_code],
-            ),
-        ).fetchone()
-        assert row is not None
-        machines.append(SeededMachine(int(row[0]), serial, kind, owner_code))  # type: ignore[call-overload]
-    seed_parts(conn, dealer_ids=[dealer_ids[d[0]] for d in DEALERS], rules=default_rules())
-    return SeededFleet(dealer_ids=dealer_ids, owner_ids=owner_ids, machines=machines)
+            [
+                {
+                    "serial": m.serial,
+                    "kind": str(m.kind),
+                    "model": m.model,
+                    "year": m.year,
+                    "owner_id": owner_ids[m.owner_code],
+                    "dealer_id": dealer_ids[m.dealer_code],
+                    "pin": m.pin,
+                    "selling_dealer_id": dealer_ids[m.selling_dealer_code],
+                    "purchase_date": m.purchase_date,
+                    "purchase_price": m.purchase_price,
+                    "warranty_end": m.warranty_end,
+                    "active": m.active,
+                }
+                for m in machines
+            ],
+        )
+    return _ids(conn, MACHINE_IDS, [m.serial for m in machines])
+
+
+def _insert_history(
+    conn: psycopg.Connection[tuple[object, ...]],
+    history: list[demo_crm.ServiceSpec],
+    *,
+    machine_ids: dict[str, int],
+    dealer_ids: dict[str, int],
+) -> None:
+    """Labour at the service point's rate, parts at catalogue prices (unpriced parts are listed
+    without a price and cost nothing rather than a made-up amount)."""
+    prices = {str(p): Decimal(str(u)) for p, u in conn.execute(PART_PRICES).fetchall()}
+    tech_ids = {
+        (str(d), str(n)): int(i)  # type: ignore[call-overload]
+        for d, n, i in conn.execute(TECHNICIAN_IDS, {"codes": list(dealer_ids)}).fetchall()
+    }
+    rates = {d.code: d.labour_rate_per_h for d in demo_crm.DEALERS}
+    columns: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "machine_id", "rule_key", "engine_hours", "done_at", "notes", "kind",
+            "technician_id", "dealer_id", "labour_h", "labour_cost", "parts_cost", "parts",
+        )
+    }  # fmt: skip
+    for s in history:
+        lines = [
+            {"part_no": p.part_no, "qty": p.qty, "unit_price": str(prices[p.part_no])}
+            if p.part_no in prices
+            else {"part_no": p.part_no, "qty": p.qty, "unit_price": None}
+            for p in s.parts
+        ]
+        parts_cost = sum((prices.get(p.part_no, Decimal(0)) * p.qty for p in s.parts), Decimal(0))
+        row: dict[str, object] = {
+            "machine_id": machine_ids[s.serial],
+            "rule_key": s.rule_key,
+            "engine_hours": s.engine_hours,
+            "done_at": s.done_at,
+            "notes": s.notes,
+            "kind": s.kind,
+            "technician_id": tech_ids.get((s.dealer_code, s.technician_name)),
+            "dealer_id": dealer_ids[s.dealer_code],
+            "labour_h": s.labour_h,
+            "labour_cost": (s.labour_h * rates[s.dealer_code]).quantize(Decimal("0.01")),
+            "parts_cost": parts_cost.quantize(Decimal("0.01")),
+            "parts": json.dumps(lines),
+        }
+        for key, value in row.items():
+            columns[key].append(value)
+    conn.execute(INSERT_SERVICE_HISTORY, columns)
 
 
 def unit_price_for(part_no: str) -> str:
