@@ -18,10 +18,11 @@ from typing import Final, LiteralString
 
 import psycopg
 
+from maintenance.crm.grading import GradeLetter
 from maintenance.parts import repo as parts
 from maintenance.rules.engine import Clear, Finding
 from maintenance.tickets import lifecycle, policy
-from maintenance.tickets.model import Grade, Status
+from maintenance.tickets.model import Status
 
 # Old evidence is dropped beyond this many entries so a long-running fault cannot grow a row
 # forever.
@@ -195,9 +196,9 @@ def apply_findings(
 
 def _owner_grades(
     conn: psycopg.Connection[tuple[object, ...]], machine_ids: list[int]
-) -> dict[int, Grade | None]:
+) -> dict[int, GradeLetter | None]:
     rows = conn.execute(OWNER_GRADES_OF_MACHINES, {"machine_ids": machine_ids}).fetchall()
-    return {int(m): Grade(str(g)) if g is not None else None for m, g in rows}  # type: ignore[call-overload]
+    return {int(m): GradeLetter(str(g)) if g is not None else None for m, g in rows}  # type: ignore[call-overload]
 
 
 def _auto_assign(

@@ -1,4 +1,4 @@
-"""Ticket vocabulary: statuses, customer grades, events."""
+"""Ticket vocabulary: statuses and events."""
 
 from __future__ import annotations
 
@@ -22,16 +22,6 @@ CLOSED_STATUSES: Final = frozenset({Status.RESOLVED, Status.CLOSED, Status.CANCE
 # Tickets that hold the (machine, rule) slot of the partial unique index and count as a
 # technician's load.
 LIVE_STATUSES: Final = frozenset(Status) - CLOSED_STATUSES
-
-
-class Grade(enum.StrEnum):
-    """The owner's customer grade (owners.grade, migration 0009): A key, B developing, C selective,
-    D abandon."""
-
-    A = "A"
-    B = "B"
-    C = "C"
-    D = "D"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,25 +11,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from maintenance.crm.grading import GradeLetter
 from maintenance.errors import InvalidTransition
 from maintenance.rules.model import Priority
-from maintenance.tickets.model import Grade, Status
+from maintenance.tickets.model import Status
 
 # --- Priority -------------------------------------------------------------------------------------
 
 _LADDER: Final = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.CRITICAL)
 # Levels a grade moves the rule's priority: key (A) customers are answered a level sooner, customers
 # the dealer has decided to let go (D) a level later; B, C and ungraded owners get the rule's own.
-GRADE_STEP: Final[Mapping[Grade | None, int]] = {
-    Grade.A: +1,
-    Grade.B: 0,
-    Grade.C: 0,
-    Grade.D: -1,
+GRADE_STEP: Final[Mapping[GradeLetter | None, int]] = {
+    GradeLetter.A: +1,
+    GradeLetter.B: 0,
+    GradeLetter.C: 0,
+    GradeLetter.D: -1,
     None: 0,
 }
 
 
-def priority(rule_priority: Priority, *, owner_grade: Grade | None) -> Priority:
+def priority(rule_priority: Priority, *, owner_grade: GradeLetter | None) -> Priority:
     """The rule's priority moved by the owner's grade (GRADE_STEP), clamped to low..critical."""
     level = _LADDER.index(rule_priority) + GRADE_STEP[owner_grade]
     return _LADDER[min(max(level, 0), len(_LADDER) - 1)]

@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from maintenance.crm.grading import GradeLetter
 from maintenance.errors import InvalidTransition
 from maintenance.rules.model import Priority
-from maintenance.tickets.model import Grade, Status
+from maintenance.tickets.model import Status
 from maintenance.tickets.policy import (
     TRANSITIONS,
     Candidate,
@@ -25,24 +26,24 @@ P = Priority
 @pytest.mark.parametrize(
     ("rule_priority", "grade", "expected"),
     [
-        (P.LOW, Grade.A, P.NORMAL),
-        (P.NORMAL, Grade.A, P.HIGH),
-        (P.HIGH, Grade.A, P.CRITICAL),
-        (P.CRITICAL, Grade.A, P.CRITICAL),  # never above critical
-        (P.LOW, Grade.B, P.LOW),
-        (P.HIGH, Grade.B, P.HIGH),
-        (P.NORMAL, Grade.C, P.NORMAL),
-        (P.CRITICAL, Grade.C, P.CRITICAL),
+        (P.LOW, GradeLetter.A, P.NORMAL),
+        (P.NORMAL, GradeLetter.A, P.HIGH),
+        (P.HIGH, GradeLetter.A, P.CRITICAL),
+        (P.CRITICAL, GradeLetter.A, P.CRITICAL),  # never above critical
+        (P.LOW, GradeLetter.B, P.LOW),
+        (P.HIGH, GradeLetter.B, P.HIGH),
+        (P.NORMAL, GradeLetter.C, P.NORMAL),
+        (P.CRITICAL, GradeLetter.C, P.CRITICAL),
         (P.LOW, None, P.LOW),
         (P.CRITICAL, None, P.CRITICAL),
-        (P.CRITICAL, Grade.D, P.HIGH),
-        (P.HIGH, Grade.D, P.NORMAL),
-        (P.NORMAL, Grade.D, P.LOW),
-        (P.LOW, Grade.D, P.LOW),  # never below low
+        (P.CRITICAL, GradeLetter.D, P.HIGH),
+        (P.HIGH, GradeLetter.D, P.NORMAL),
+        (P.NORMAL, GradeLetter.D, P.LOW),
+        (P.LOW, GradeLetter.D, P.LOW),  # never below low
     ],
 )
 def test_priority_moves_by_the_owners_grade(
-    rule_priority: Priority, grade: Grade | None, expected: Priority
+    rule_priority: Priority, grade: GradeLetter | None, expected: Priority
 ) -> None:
     assert priority(rule_priority, owner_grade=grade) is expected
 
