@@ -11,8 +11,8 @@ Two phases on one fresh database, the same machines and the same ingest:
            total: the figure the issue asks for (`p50_ms`, `p99_ms`, `n`).
 Each event: the machine publishes a DM1 with SPN 110 FMI 0 active; a poller (every POLL_S) sees
 the ticket row appear; latency = seen - published (wall clock of this process: an upper bound, by
-up to POLL_S). The machine then publishes a DM1 with nothing active, and once that is stored the bench
-closes the ticket, so the machine's next event opens a new one.
+up to POLL_S). The machine then publishes a DM1 with nothing active, and once that is stored the
+bench closes the ticket, so the machine's next event opens a new one.
 """
 
 from __future__ import annotations
