@@ -37,12 +37,20 @@ class TicketRow:
     last_seen_at: datetime
     occurrences: int
     evidence: list[dict[str, object]]
+    assigned_technician_id: int | None
+    scheduled_for: datetime | None
+    resolved_at: datetime | None
+    resolution: str | None
+    closed_at: datetime | None
+    satisfaction: int | None
+    rule_set_version: int | None
 
 
 _TICKET_SELECT: Final[LiteralString] = """
 SELECT t.id, m.serial, t.owner_id, o.name AS owner_name, d.code AS dealer_code, t.rule_key, t.kind,
        t.title, t.priority, t.status, t.sla_due_at, t.opened_at, t.last_seen_at, t.occurrences,
-       t.evidence
+       t.evidence, t.assigned_technician_id, t.scheduled_for, t.resolved_at, t.resolution,
+       t.closed_at, t.satisfaction, t.rule_set_version
 FROM tickets t
 JOIN machines m ON m.id = t.machine_id
 JOIN owners o ON o.id = t.owner_id
