@@ -49,10 +49,19 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def status_for(exc: DomainError) -> int:
+    """The status of the nearest mapped class: a subclass (InvalidTransition of Conflict) answers
+    like its base unless mapped itself."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(STATUS_BY_ERROR.get(type(exc), 400), exc.detail, slug=exc.slug)
+        return problem(status_for(exc), exc.detail, slug=exc.slug)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
