@@ -17,12 +17,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from typing import Final, LiteralString
 
 from api.auth import Role, create_key, revoke_label
 from ironlink import broker_auth, migrate
 from ironlink.db import connect
 from ironlink.settings import Settings
+from maintenance.crm.customer import grade_all
 from maintenance.fleet.seed import seed_demo
 from maintenance.rules.store import active_version, adopt_shipped
 
@@ -61,6 +63,8 @@ def seed_with_keys(settings: Settings, *, tractors: int, excavators: int) -> dic
         with conn.transaction():
             conn.execute(RESET_DEMO_DATA)
             fleet = seed_demo(conn, tractors=tractors, excavators=excavators)
+            # Graded before the stream starts, so the demo's tickets take the owners' grades.
+            grade_all(conn, now=datetime.now(UTC))
             revoke_label(conn, label=DEMO_LABEL)
             keys: dict[str, str] = {}
             for code, owner_id in fleet.owner_ids.items():

@@ -10,6 +10,7 @@ from typing import Final
 
 from psycopg_pool import ConnectionPool
 
+from maintenance.crm.customer import grade_all
 from maintenance.evaluate import RuleSource, current_rules, run_rules, without_silence
 from maintenance.fleet import repo as fleet
 from maintenance.rules.model import Silence
@@ -72,14 +73,23 @@ def silence_sweep(pool: ConnectionPool, rules: RuleSource) -> None:
             )
 
 
+def customer_grading(pool: ConnectionPool) -> None:
+    """Grades every owner A/B/C/D (maintenance.crm.grading); ticket priorities follow the grade."""
+    with pool.connection() as conn:
+        grades = grade_all(conn, now=datetime.now(UTC))
+        log.info("customer grading: %d owners graded", len(grades))
+
+
 def job_table(
     pool: ConnectionPool,
     rules: RuleSource,
     *,
     sweep_every_s: float = 60.0,
     silence_every_s: float = 300.0,
+    grading_every_s: float = 86_400.0,
 ) -> list[Job]:
     return [
         Job("service-sweep", sweep_every_s, lambda: service_sweep(pool, rules)),
         Job("silence-sweep", silence_every_s, lambda: silence_sweep(pool, rules)),
+        Job("customer-grading", grading_every_s, lambda: customer_grading(pool)),
     ]
