@@ -15,11 +15,12 @@ from typing import Final, Protocol
 import psycopg
 
 from maintenance.fleet import repo as fleet
-from maintenance.rules.engine import MIN_GAP_LIMIT_S, assess
+from maintenance.rules.engine import MIN_GAP_LIMIT_S, assess, threshold_candidates
 from maintenance.rules.model import HoursJump, Rule, RuleSet, Silence, Threshold
 from maintenance.rules.store import ActiveRules
 from maintenance.rules.window import Window
 from maintenance.tickets.flows import apply_findings, resolve_cleared
+from maintenance.tickets.repo import machines_with_live_tickets
 from telemetry import reader
 
 # How far back before each machine's newest reading a window reaches, at least. A threshold needs
@@ -79,6 +80,20 @@ def read_window(
     if span is None or not machine_ids:
         return None
     signals = window_signals(rules)
+    if all(
+        isinstance(r, Threshold) for r in rules if isinstance(r, Threshold | Silence | HoursJump)
+    ):
+        # Thresholds only (the ingest hook): each machine's newest reading first, and the whole
+        # span only for machines that could fire or have a threshold ticket to clear; a batch of
+        # machines working normally costs one row each instead of minutes of readings.
+        latest = reader.recent_readings(
+            conn, machine_ids=machine_ids, span=timedelta(0), signals=signals
+        )
+        could = threshold_candidates(rules, Window.from_rows(latest, signals=signals))
+        could |= machines_with_live_tickets(conn, machine_ids=machine_ids, kinds=["threshold"])
+        machine_ids = sorted(could)
+        if not machine_ids:
+            return Window.from_rows([], signals=signals)
     rows = reader.recent_readings(conn, machine_ids=machine_ids, span=span, signals=signals)
     offline: set[int] = set()
     if any(isinstance(r, Silence) for r in rules):
@@ -117,10 +132,16 @@ def run_rules(
 
 
 def without_silence(rules: Sequence[Rule]) -> list[Rule]:
-    """Silence is judged by the sweep: a machine in a batch has just reported (a late upload of
-    buffered readings measured long ago must not open a silence ticket for a machine that is
-    talking to us now)."""
+    """The service sweep's rules: silence has a sweep of its own, over a longer look-back."""
     return [r for r in rules if not isinstance(r, Silence)]
+
+
+def for_ingest(rules: Sequence[Rule]) -> list[Rule]:
+    """The rules the ingest hook runs. Silence is judged by the sweep: a machine in a batch has
+    just reported (a late upload of buffered readings measured long ago must not open a silence
+    ticket for a machine that is talking to us now). Hour-meter jumps too: they are not urgent and
+    need minutes of every machine's readings, which would double the reads of each batch."""
+    return [r for r in rules if not isinstance(r, Silence | HoursJump)]
 
 
 class CommittedBatch(Protocol):
@@ -133,14 +154,14 @@ class CommittedBatch(Protocol):
 def rules_after_ingest(
     rules: RuleSource,
 ) -> Callable[[psycopg.Connection[tuple[object, ...]], CommittedBatch], None]:
-    """The hook ingest calls after each committed batch: every rule except silence runs at once
-    for the batch's machines, with one window query for them."""
+    """The hook ingest calls after each committed batch: every rule but silence and hour-meter
+    jumps runs at once for the batch's machines (see for_ingest and read_window)."""
 
     def hook(conn: psycopg.Connection[tuple[object, ...]], batch: CommittedBatch) -> None:
         current, version = current_rules(rules, conn)
         run_rules(
             conn,
-            rules=without_silence(current),
+            rules=for_ingest(current),
             machine_ids=sorted(batch.machine_ids),
             now=datetime.now(UTC),
             rule_set_version=version,

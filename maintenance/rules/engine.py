@@ -306,6 +306,26 @@ def _threshold(rule: Threshold, window: Window, ids: Ints) -> tuple[list[Finding
     return findings, clears
 
 
+def threshold_candidates(rules: Sequence[Rule], latest: Window) -> set[int]:
+    """The machines whose threshold verdict could be a finding, judged from each one's newest
+    reading alone (`latest`: one row per machine): a run that fires must end at the newest reading
+    that counts, so a machine whose newest reading counts and is on the normal side of every rule's
+    value cannot fire. Machines whose newest reading does not count for some rule (signal missing,
+    or not running under only_when_running) are kept: older readings decide. Clears need a full
+    window only where a ticket is open; the caller adds those machines."""
+    keep = np.zeros(len(latest), dtype=bool)
+    for rule in rules:
+        if not isinstance(rule, Threshold):
+            continue
+        v = latest.signal(rule.signal)
+        counts = ~np.isnan(v)
+        if rule.only_when_running:
+            counts &= latest.signal("rpm") > RUNNING_RPM
+        beyond = v > rule.value if rule.op is Op.GT else v < rule.value
+        keep |= ~counts | beyond
+    return {int(i) for i in latest.machine_id[keep]}
+
+
 def _silence(
     rule: Silence, window: Window, ids: Ints, now: datetime
 ) -> tuple[list[Finding], list[Clear]]:

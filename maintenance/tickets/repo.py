@@ -78,6 +78,21 @@ WHERE p.ticket_id = ANY(%(ids)s) ORDER BY p.id
 """
 
 
+MACHINES_WITH_LIVE_TICKETS: Final[LiteralString] = """
+SELECT DISTINCT machine_id FROM tickets
+WHERE machine_id = ANY(%(ids)s) AND kind = ANY(%(kinds)s)
+  AND status NOT IN ('resolved', 'closed', 'cancelled')
+"""
+
+
+def machines_with_live_tickets(
+    conn: psycopg.Connection[tuple[object, ...]], *, machine_ids: list[int], kinds: list[str]
+) -> set[int]:
+    """Machines among these with an unfinished ticket of one of these kinds."""
+    rows = conn.execute(MACHINES_WITH_LIVE_TICKETS, {"ids": machine_ids, "kinds": kinds})
+    return {int(r[0]) for r in rows}  # type: ignore[call-overload]
+
+
 def tickets_for_owner(
     conn: psycopg.Connection[tuple[object, ...]], *, owner_id: int, before: int, limit: int
 ) -> list[TicketRow]:

@@ -12,9 +12,17 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from ironlink.db import make_pool
-from maintenance.evaluate import rules_after_ingest, run_rules, window_signals, window_span
+from maintenance.evaluate import (
+    for_ingest,
+    read_window,
+    rules_after_ingest,
+    run_rules,
+    window_signals,
+    window_span,
+)
 from maintenance.jobs import silence_sweep
 from maintenance.rules.load import default_rules, parse
+from maintenance.rules.model import Rule
 from maintenance.rules.store import ActiveRules
 from telemetry import reader
 from tests.factories import make_dealer, make_machine, make_owner
@@ -61,8 +69,9 @@ def report(
     for i, coolant in enumerate(coolant_c):
         ts = start + timedelta(seconds=i * every_s)
         conn.execute(
-            "INSERT INTO readings (machine_id, ts, seq, engine_hours, rpm, coolant_c, lat, lon)"
-            " VALUES (%s, %s, %s, %s, %s, %s, 52.1, 5.2)",
+            "INSERT INTO readings (machine_id, ts, seq, engine_hours, rpm, coolant_c, lat, lon,"
+            " oil_kpa, battery_v, hyd_oil_c)"
+            " VALUES (%s, %s, %s, %s, %s, %s, 52.1, 5.2, 400, 13.9, 60)",
             (machine_id, ts, int(seq[0]) + i + 1, 1200.0 + i / 120, rpm, coolant),  # type: ignore[call-overload]
         )
     conn.execute(
@@ -104,17 +113,42 @@ def test_coolant_above_105_for_less_than_the_hold_opens_nothing(conn: Conn) -> N
     assert tickets(conn, m) == []
 
 
-def test_coolant_back_below_the_clearing_level_resolves_the_ticket(conn: Conn) -> None:
+SWEEP_AND_INGEST = pytest.mark.parametrize(
+    "rules",
+    [default_rules().rules, for_ingest(default_rules().rules)],
+    ids=["all rules (sweep)", "ingest hook's (thresholds read in two steps)"],
+)
+
+
+@SWEEP_AND_INGEST
+def test_coolant_back_below_the_clearing_level_resolves_the_ticket(
+    conn: Conn, rules: list[Rule]
+) -> None:
     m = machine(conn)
     hot = report(conn, m, start=NOW, every_s=30, coolant_c=[107.0] * 7)
-    run_rules(conn, rules=default_rules().rules, machine_ids=[m], now=hot)
+    run_rules(conn, rules=rules, machine_ids=[m], now=hot)
     warm = report(conn, m, start=hot + timedelta(seconds=30), every_s=30, coolant_c=[100.0])
-    run = run_rules(conn, rules=default_rules().rules, machine_ids=[m], now=warm)
+    run = run_rules(conn, rules=rules, machine_ids=[m], now=warm)
     assert run.resolved == []  # 100 °C: between the clearing level and the limit
     cool = report(conn, m, start=warm + timedelta(seconds=30), every_s=30, coolant_c=[95.0])
-    run = run_rules(conn, rules=default_rules().rules, machine_ids=[m], now=cool)
+    run = run_rules(conn, rules=rules, machine_ids=[m], now=cool)
     assert len(run.resolved) == 1
     assert tickets(conn, m) == [("coolant-hot", "threshold", "resolved", None)]
+
+
+def test_the_ingest_hook_reads_minutes_of_readings_only_for_machines_a_threshold_could_change(
+    conn: Conn,
+) -> None:
+    normal, hot, parked = machine(conn), machine(conn), machine(conn)
+    report(conn, normal, start=NOW, every_s=30, coolant_c=[90.0] * 10)
+    report(conn, hot, start=NOW, every_s=30, coolant_c=[90.0] * 9 + [107.0])
+    # Engine stopped: the oil-pressure rule counts running readings only, so older ones decide.
+    report(conn, parked, start=NOW, every_s=30, coolant_c=[90.0] * 10, rpm=0.0)
+    rules = for_ingest(default_rules().rules)
+    window = read_window(conn, rules=rules, machine_ids=[normal, hot, parked])
+    assert window is not None
+    assert sorted(set(window.machine_id.tolist())) == [hot, parked]
+    assert len(window) == 20  # their whole span; nothing of the machine working normally
 
 
 def test_the_ingest_hook_runs_the_active_rule_set_and_records_its_version(conn: Conn) -> None:
