@@ -2,10 +2,12 @@
 the caller's transaction.
 
 One open ticket per (machine, rule) is enforced by a partial unique index; a repeated finding
-with new evidence appends to the open ticket instead of opening another. A new ticket gets its
-priority from the rule and the owner's grade, an SLA deadline from that priority and a technician
-of its servicing dealer (policy.pick_technician). Its parts are requested at its dealer and
-reserved there or backordered before the transaction ends, so no request is left 'requested'.
+with new evidence appends to the open ticket instead of opening another, and a finding with the
+evidence of a finished ticket (the same DM1 report, the same due point) opens nothing. A new
+ticket gets its priority from the rule and the owner's grade, an SLA deadline from that priority
+and a technician of its servicing dealer (policy.pick_technician). Its parts are requested at its
+dealer and reserved there or backordered before the transaction ends, so no request is left
+'requested'.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ INSERT INTO tickets AS t (machine_id, owner_id, dealer_id, rule_key, kind, title
 SELECT m.id, m.owner_id, m.dealer_id, %(rule_key)s, %(kind)s, %(title)s, %(priority)s,
        %(sla_due_at)s, %(now)s, %(now)s, jsonb_build_array(%(evidence)s::jsonb), %(evidence_key)s,
        %(rule_set_version)s
-FROM machines m WHERE m.id = %(machine_id)s
+FROM machines m
+WHERE m.id = %(machine_id)s
+  -- Evidence a finished ticket already settled is not a new problem: a rule evaluated on a
+  -- snapshot taken before a DTC cleared, or a due point whose ticket a dispatcher cancelled.
+  AND NOT EXISTS (SELECT 1 FROM tickets d
+                  WHERE d.machine_id = m.id AND d.rule_key = %(rule_key)s
+                    AND d.evidence_key = %(evidence_key)s
+                    AND d.status IN ('resolved', 'closed', 'cancelled'))
 ON CONFLICT (machine_id, rule_key) WHERE status NOT IN ('resolved', 'closed', 'cancelled')
 DO UPDATE SET
     occurrences = t.occurrences + 1,

@@ -51,8 +51,11 @@ POLL_S = 0.005
 SLICE_S = 0.01
 TARGET_P99_MS = 1000.0
 
-NEW_TICKETS = """
-SELECT id, machine_id FROM tickets WHERE id > %s AND rule_key = %s ORDER BY id
+# Not "id > the last seen": two ingest workers commit concurrently, so a smaller id can become
+# visible after a larger one. The bench closes each ticket once seen, so few are ever open.
+OPEN_TICKETS = """
+SELECT id, machine_id FROM tickets
+WHERE rule_key = %s AND status NOT IN ('resolved', 'closed', 'cancelled')
 """
 CLEARED = """
 SELECT machine_id FROM machine_state
@@ -89,13 +92,14 @@ class Poller(threading.Thread):
         self.conn: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True)
         self.seen: deque[tuple[int, int, float]] = deque()  # (ticket id, machine id, seen at)
         self.stop = threading.Event()
-        self.last_id = 0
+        self.known: set[int] = set()
 
     def run(self) -> None:
         while not self.stop.wait(POLL_S):
-            for ticket_id, machine_id in self.conn.execute(NEW_TICKETS, (self.last_id, RULE_KEY)):
-                self.seen.append((int(ticket_id), int(machine_id), time.time()))
-                self.last_id = max(self.last_id, int(ticket_id))
+            for ticket_id, machine_id in self.conn.execute(OPEN_TICKETS, (RULE_KEY,)):
+                if int(ticket_id) not in self.known:
+                    self.known.add(int(ticket_id))
+                    self.seen.append((int(ticket_id), int(machine_id), time.time()))
         self.conn.close()
 
 
@@ -183,7 +187,12 @@ class Bench:
                 ticket_id, machine_id, seen_at = poller.seen.popleft()
                 m = self.by_id[machine_id]
                 if m.state != "wait_ticket":
-                    raise SystemExit(f"{name}: unexpected ticket {ticket_id} for {m.serial}")
+                    row = self.conn.execute(
+                        "SELECT opened_at, evidence FROM tickets WHERE id = %s", (ticket_id,)
+                    ).fetchone()
+                    raise SystemExit(
+                        f"{name}: unexpected ticket {ticket_id} for {m.serial} ({m.state}): {row}"
+                    )
                 out.latencies_s.append(seen_at - m.published_at)
                 payload, m.cleared_ts = self.dm1(m, active=False)
                 self.pool.publish(self.links[m.index], self.faults[m.index], payload)

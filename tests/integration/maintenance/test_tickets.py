@@ -92,6 +92,20 @@ def test_a_resolved_ticket_lets_the_next_finding_open_a_new_one(
     assert second != first
 
 
+def test_the_evidence_of_a_finished_ticket_opens_no_new_one(
+    conn: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    """A rule that read the machine's faults just before the DTC cleared, evaluated after the
+    dispatcher closed the ticket, must not open it again; a new report of the code does."""
+    machine_id, _, _ = setup_machine(conn)
+    first, _ = apply(conn, finding(machine_id))
+    for status in ("closed", "cancelled"):
+        conn.execute("UPDATE tickets SET status = %s WHERE id = %s", (status, first[0]))
+        assert apply(conn, finding(machine_id)) == ([], [])
+    again, _ = apply(conn, finding(machine_id, reported_at="2026-11-23T11:00:00+00:00"))
+    assert len(again) == 1
+
+
 def test_concurrent_findings_for_one_machine_and_rule_open_exactly_one_ticket(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         machine_id, _, _ = setup_machine(conn)
