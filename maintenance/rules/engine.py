@@ -307,22 +307,22 @@ def _threshold(rule: Threshold, window: Window, ids: Ints) -> tuple[list[Finding
 
 
 def threshold_candidates(rules: Sequence[Rule], latest: Window) -> set[int]:
-    """The machines whose threshold verdict could be a finding, judged from each one's newest
-    reading alone (`latest`: one row per machine): a run that fires must end at the newest reading
-    that counts, so a machine whose newest reading counts and is on the normal side of every rule's
-    value cannot fire. Machines whose newest reading does not count for some rule (signal missing,
-    or not running under only_when_running) are kept: older readings decide. Clears need a full
-    window only where a ticket is open; the caller adds those machines."""
+    """The machines whose threshold verdict a batch could have changed, judged from each one's
+    newest reading alone (`latest`: one row per machine): it counts for a rule (has the signal, and
+    runs when the rule says only_when_running) and is beyond the rule's value. A newest reading on
+    the normal side cannot end a run that fires; one that does not count leaves the verdict as the
+    last counted reading made it, when it was evaluated. Clears need a full window only where a
+    ticket is open, and late readings inside a span are caught by the sweep; the caller adds
+    both."""
     keep = np.zeros(len(latest), dtype=bool)
     for rule in rules:
         if not isinstance(rule, Threshold):
             continue
         v = latest.signal(rule.signal)
-        counts = ~np.isnan(v)
+        beyond = v > rule.value if rule.op is Op.GT else v < rule.value  # NaN: False
         if rule.only_when_running:
-            counts &= latest.signal("rpm") > RUNNING_RPM
-        beyond = v > rule.value if rule.op is Op.GT else v < rule.value
-        keep |= ~counts | beyond
+            beyond &= latest.signal("rpm") > RUNNING_RPM
+        keep |= beyond
     return {int(i) for i in latest.machine_id[keep]}
 
 

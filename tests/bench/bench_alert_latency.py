@@ -82,6 +82,7 @@ class Phase:
     latencies_s: list[float] = field(default_factory=list)
     readings_sent: int = 0
     seconds: float = 0.0
+    spurious: int = 0  # tickets for a machine with no event in flight
 
 
 class Poller(threading.Thread):
@@ -187,12 +188,14 @@ class Bench:
                 ticket_id, machine_id, seen_at = poller.seen.popleft()
                 m = self.by_id[machine_id]
                 if m.state != "wait_ticket":
-                    row = self.conn.execute(
-                        "SELECT opened_at, evidence FROM tickets WHERE id = %s", (ticket_id,)
-                    ).fetchone()
-                    raise SystemExit(
-                        f"{name}: unexpected ticket {ticket_id} for {m.serial} ({m.state}): {row}"
+                    # A rule run that read the machine's faults just before its DTC cleared and
+                    # wrote after the bench closed the ticket (ms later): counted, closed, and
+                    # left out of the latencies.
+                    out.spurious += 1
+                    self.conn.execute(
+                        "UPDATE tickets SET status = 'closed' WHERE id = %s", (ticket_id,)
                     )
+                    continue
                 out.latencies_s.append(seen_at - m.published_at)
                 payload, m.cleared_ts = self.dm1(m, active=False)
                 self.pool.publish(self.links[m.index], self.faults[m.index], payload)
@@ -242,6 +245,7 @@ def summary(phase: Phase) -> dict[str, Any]:
         "p99_ms": round(percentile(ms, 0.99), 1),
         "max_ms": round(max(ms), 1),
         "stream_msgs_per_s": round(phase.readings_sent / phase.seconds) if phase.seconds else 0,
+        "spurious_tickets": phase.spurious,
     }
 
 

@@ -139,15 +139,17 @@ def test_coolant_back_below_the_clearing_level_resolves_the_ticket(
 def test_the_ingest_hook_reads_minutes_of_readings_only_for_machines_a_threshold_could_change(
     conn: Conn,
 ) -> None:
-    normal, hot, parked = machine(conn), machine(conn), machine(conn)
+    normal, hot, ticketed = machine(conn), machine(conn), machine(conn)
     report(conn, normal, start=NOW, every_s=30, coolant_c=[90.0] * 10)
     report(conn, hot, start=NOW, every_s=30, coolant_c=[90.0] * 9 + [107.0])
-    # Engine stopped: the oil-pressure rule counts running readings only, so older ones decide.
-    report(conn, parked, start=NOW, every_s=30, coolant_c=[90.0] * 10, rpm=0.0)
+    # Back to normal with a coolant-hot ticket still open: its clear needs the span.
+    report(conn, ticketed, start=NOW, every_s=30, coolant_c=[107.0] * 7)
+    run_rules(conn, rules=default_rules().rules, machine_ids=[ticketed], now=NOW)
+    report(conn, ticketed, start=NOW + timedelta(minutes=4), every_s=30, coolant_c=[100.0] * 3)
     rules = for_ingest(default_rules().rules)
-    window = read_window(conn, rules=rules, machine_ids=[normal, hot, parked])
+    window = read_window(conn, rules=rules, machine_ids=[normal, hot, ticketed])
     assert window is not None
-    assert sorted(set(window.machine_id.tolist())) == [hot, parked]
+    assert sorted(set(window.machine_id.tolist())) == sorted([hot, ticketed])
     assert len(window) == 20  # their whole span; nothing of the machine working normally
 
 

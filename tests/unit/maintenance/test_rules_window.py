@@ -150,7 +150,7 @@ def test_window_refuses_unsorted_or_ragged_columns() -> None:
         Window(machine_id=np.array([1, 1]), ts=np.array([0.0]))
 
 
-def test_threshold_candidates_are_the_machines_whose_newest_reading_leaves_a_verdict_open() -> None:
+def test_threshold_candidates_are_the_machines_whose_newest_reading_could_fire() -> None:
     hot = Threshold(key="hot", signal="coolant_c", op=Op.GT, value=105, hold_s=60, clear_below=98)
     low = Threshold(
         key="low", signal="oil_kpa", op=Op.LT, value=100, hold_s=60, clear_above=150,
@@ -160,11 +160,11 @@ def test_threshold_candidates_are_the_machines_whose_newest_reading_leaves_a_ver
         machine_id=[1, 2, 3, 4, 5],
         ts=[0.0] * 5,
         signals={
-            "coolant_c": [90, 107, np.nan, 90, 90],  # 2 beyond; 3 unknown
-            "oil_kpa": [400, 400, 400, 80, 400],  # 4 beyond
-            "rpm": [1500, 1500, 1500, 1500, 0],  # 5 not running: older readings decide
+            "coolant_c": [90, 107, np.nan, 90, 90],  # 2 beyond; 3 without the signal
+            "oil_kpa": [400, 400, 400, 80, 50],  # 4 beyond; 5 too, but not running
+            "rpm": [1500, 1500, 1500, 1500, 0],
         },
     )
-    assert threshold_candidates([hot, low], latest) == {2, 3, 4, 5}
-    assert threshold_candidates([hot], latest) == {2, 3}
+    assert threshold_candidates([hot, low], latest) == {2, 4}
+    assert threshold_candidates([hot], latest) == {2}
     assert threshold_candidates([], latest) == set()
