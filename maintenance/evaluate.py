@@ -15,10 +15,11 @@ from typing import Final, Protocol
 import psycopg
 
 from maintenance.fleet import repo as fleet
-from maintenance.rules.engine import MIN_GAP_LIMIT_S, assess, threshold_candidates
+from maintenance.rules.engine import assess
 from maintenance.rules.model import HoursJump, Rule, RuleSet, Silence, Threshold
 from maintenance.rules.store import ActiveRules
 from maintenance.rules.window import Window
+from maintenance.rules.windowed import MIN_GAP_LIMIT_S, threshold_candidates
 from maintenance.tickets.flows import apply_findings, resolve_cleared
 from maintenance.tickets.repo import machines_with_live_tickets
 from telemetry import reader

@@ -12,7 +12,7 @@ from typing import Final, LiteralString
 import psycopg
 from psycopg.rows import class_row
 
-from maintenance.rules.engine import MachineView
+from maintenance.rules.findings import MachineView
 from telemetry.wire import Dtc, Kind
 
 MACHINE_VIEWS: Final[LiteralString] = """

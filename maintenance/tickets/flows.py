@@ -22,7 +22,7 @@ import psycopg
 
 from maintenance.crm.grading import GradeLetter
 from maintenance.parts import repo as parts
-from maintenance.rules.engine import Clear, Finding
+from maintenance.rules.findings import Clear, Finding
 from maintenance.tickets import lifecycle, policy
 from maintenance.tickets.model import Status
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import Role, create_key
 from ironlink.settings import Settings
-from maintenance.rules.engine import Finding
+from maintenance.rules.findings import Finding
 from maintenance.rules.model import PartLine, Priority
 from maintenance.tickets.flows import apply_findings
 from tests.factories import make_dealer, make_machine, make_owner

@@ -10,7 +10,7 @@ import pytest
 from maintenance.errors import NotFound
 from maintenance.fleet.seed import seed_demo
 from maintenance.parts import repo as parts
-from maintenance.rules.engine import Finding
+from maintenance.rules.findings import Finding
 from maintenance.rules.load import default_rules
 from maintenance.rules.model import PartLine, Priority
 from maintenance.tickets.flows import apply_findings

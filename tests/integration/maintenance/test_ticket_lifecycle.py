@@ -13,7 +13,8 @@ import pytest
 from maintenance.errors import AlreadyRated, Conflict, Invalid, InvalidTransition, NotFound
 from maintenance.fleet import repo as fleet
 from maintenance.parts import repo as parts
-from maintenance.rules.engine import Clear, Finding, evaluate, next_due_h
+from maintenance.rules.engine import evaluate, next_due_h
+from maintenance.rules.findings import Clear, Finding
 from maintenance.rules.model import PartLine, Priority, ServiceInterval
 from maintenance.tickets import lifecycle
 from maintenance.tickets.flows import apply_findings, resolve_cleared

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from maintenance.rules.engine import Finding
+from maintenance.rules.findings import Finding
 from maintenance.rules.model import PartLine, Priority
 from maintenance.tickets.flows import apply_findings
 from tests.factories import make_dealer, make_machine, make_owner

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from maintenance.rules.engine import MachineView, evaluate, next_due_h
+from maintenance.rules.engine import evaluate, next_due_h
+from maintenance.rules.findings import MachineView
 from maintenance.rules.model import Applies, FaultCode, PartLine, Priority, ServiceInterval
 from telemetry.wire import Dtc, Kind
 

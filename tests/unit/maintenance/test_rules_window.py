@@ -12,16 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from maintenance.rules.engine import (
-    Evaluation,
-    MachineView,
-    assess,
-    evaluate,
-    held_runs,
-    threshold_candidates,
-)
+from maintenance.rules.engine import assess, evaluate
+from maintenance.rules.findings import Evaluation, MachineView
 from maintenance.rules.model import Op, Rule, ServiceInterval, Threshold
 from maintenance.rules.window import Window
+from maintenance.rules.windowed import held_runs, threshold_candidates
 from telemetry.wire import Kind
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
