@@ -21,7 +21,7 @@ BENCH_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/bench IRONLINK_PG_PORT=$(BENCH_
 
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
 	bench-services-up bench-services-down bench-store bench-publish bench-fleet-model bench-ingest \
-	bench-alert-latency chaos clean-state
+	bench-alert-latency chaos eval-anomaly clean-state
 
 setup:
 	@scripts/setup.sh
@@ -92,6 +92,11 @@ bench-alert-latency: bench-services-up
 # PostgreSQL restart; ends with one JSON line (published, stored, lost, duplicates, faults).
 chaos: bench-services-up
 	@$(BENCH_ENV) $(BIN)/python tests/bench/chaos.py
+
+# NAB: IronLink's detector on every labelled series in ../shared/data/nab beside the published
+# detectors recomputed on the same files; needs no services. Ends with one JSON line.
+eval-anomaly: setup
+	@$(BIN)/python tests/eval/eval_anomaly.py
 
 clean-state: services-down test-services-down bench-services-down
 	rm -rf $(IRONLINK_STATE_DIR)
