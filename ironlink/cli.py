@@ -7,12 +7,13 @@ import dataclasses
 import getpass
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ironlink import broker_auth, migrate
@@ -261,6 +262,70 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+class _MalformedCsv(Exception):
+    pass
+
+
+def _read_nab_csv(path: Path) -> tuple[list[list[str]], list[datetime], list[float]]:
+    """Rows of a NAB series (header `timestamp,value`); an empty or `nan` value is missing."""
+    import csv
+
+    rows: list[list[str]] = []
+    stamps: list[datetime] = []
+    values: list[float] = []
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != ["timestamp", "value"]:
+            raise _MalformedCsv(f"line 1: header must be 'timestamp,value', got {header!r}")
+        for row in reader:
+            line = reader.line_num
+            if not row:
+                continue
+            if len(row) != 2:
+                raise _MalformedCsv(f"line {line}: expected 2 fields, got {len(row)}")
+            try:
+                stamp = datetime.fromisoformat(row[0].strip())
+            except ValueError:
+                raise _MalformedCsv(f"line {line}: bad timestamp {row[0][:64]!r}") from None
+            if stamp.tzinfo is not None:
+                stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+            try:
+                value = float(row[1]) if row[1].strip() else math.nan
+            except ValueError:
+                raise _MalformedCsv(f"line {line}: bad value {row[1][:64]!r}") from None
+            rows.append(row)
+            stamps.append(stamp)
+            values.append(value)
+    return rows, stamps, values
+
+
+def cmd_anomaly_score(settings: Settings, args: argparse.Namespace) -> int:
+    import csv
+
+    import numpy as np
+
+    from maintenance.anomaly.detectors import score_series
+
+    source = Path(args.input)
+    try:
+        rows, stamps, values = _read_nab_csv(source)
+    except (_MalformedCsv, OSError, UnicodeDecodeError, csv.Error) as exc:
+        print(f"ironlink anomaly score: {source}: {exc}", file=sys.stderr)
+        return 2
+    scores = score_series(
+        np.array(stamps, dtype="datetime64[s]"), np.array(values, dtype=np.float64)
+    )
+    with Path(args.output).open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["timestamp", "value", "anomaly_score"])
+        # repr-exact floats: a score held just below the threshold must not round up to it.
+        writer.writerows(
+            [*row, repr(score)] for row, score in zip(rows, scores.tolist(), strict=True)
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ironlink", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -321,6 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", default=None, help="write ground-truth CSV files to this folder")
     p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("anomaly", help="anomaly detectors outside the fleet")
+    anomaly = p.add_subparsers(dest="anomaly_command", required=True)
+    p = anomaly.add_parser(
+        "score", help="score a NAB-format CSV (timestamp,value); adds an anomaly_score column"
+    )
+    p.add_argument("input", help="CSV with header timestamp,value")
+    p.add_argument("output", help="written: the same rows plus anomaly_score")
+    p.set_defaults(func=cmd_anomaly_score)
     p = sub.add_parser("demo", help="seed, then run simulator, ingest, scheduler and API together")
     p.add_argument(
         "--duration", type=float, default=None, help="stop by itself after this many seconds"
