@@ -77,7 +77,8 @@ class Threshold(msgspec.Struct, tag="threshold", tag_field="kind", forbid_unknow
     The clearing level is the hysteresis for auto-resolve: `clear_below` (< value) for gt,
     `clear_above` (> value) for lt; between value and the clearing level a machine neither fires
     nor clears. With `only_when_running`, readings taken while the engine is not running
-    (rpm <= 600 or unknown) are ignored, as for oil pressure. Evaluation: maintenance.rules.engine.
+    (rpm <= 600 or unknown) are ignored, as for oil pressure.
+    Evaluation: maintenance.rules.windowed.
     """
 
     key: RuleKey
