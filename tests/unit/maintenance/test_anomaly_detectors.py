@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from maintenance.anomaly.detectors import DEFAULT_CONFIG, THRESHOLD, score_series
+from maintenance.anomaly.detectors import (
+    DEFAULT_CONFIG,
+    THRESHOLD,
+    score_series,
+    season_period_rows,
+)
 
 ROWS = 4000
 ONSET = 2000  # every injected anomaly starts here, well after the 1000-row baseline fills
@@ -133,3 +140,68 @@ def test_a_change_on_a_flat_series_is_flagged() -> None:
 def test_mismatched_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="same length"):
         score_series(_timestamps(3), np.zeros(4))
+
+
+# Seasonal channel: 5-minute rows make a day 288 rows, so three past cycles (864 rows) exist well
+# before ONSET and the seasonal residual is live (1-minute rows above leave it idle).
+FIVE_MIN = np.timedelta64(300, "s")
+DAY_ROWS = 288
+
+
+def _ts_5min(n: int) -> npt.NDArray[np.datetime64]:
+    return np.datetime64("2024-01-01T00:00:00", "s") + np.arange(n) * FIVE_MIN
+
+
+def _daily_cycle(seed: int, n: int = ROWS, amplitude: float = 5.0) -> npt.NDArray[np.float64]:
+    phase = 2.0 * np.pi * np.arange(n) / DAY_ROWS
+    return _noise(seed, n) + amplitude * np.sin(phase)
+
+
+def _alarms_5min(values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    return np.flatnonzero(score_series(_ts_5min(len(values)), values) >= THRESHOLD)
+
+
+def test_season_period_is_one_day_of_rows_at_the_series_spacing() -> None:
+    assert season_period_rows(_ts_5min(ROWS)) == DAY_ROWS
+    assert season_period_rows(_timestamps(ROWS)) == 1440
+    assert season_period_rows(_ts_5min(10)) == 0  # not even a warm-up: no period yet
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_noise_only_on_five_minute_rows_raises_no_alarm(seed: int) -> None:
+    assert _alarms_5min(_noise(seed)).size == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_seasonal_cycle_alone_raises_no_alarm(seed: int) -> None:
+    # A 10-sigma peak-to-peak daily swing is the series' normal shape, not an anomaly, once the
+    # baseline has seen one whole cycle (the first rising edge is new to it, as NAB's probation
+    # period allows).
+    assert (_alarms_5min(_daily_cycle(seed)) >= DAY_ROWS).sum() == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_broken_seasonal_cycle_is_flagged(seed: int) -> None:
+    # The daily peak fails to come: values stay at the daily mean, well inside the overall range
+    # (the plain spike and level statistics see nothing unusual), but far below the same hour of
+    # the previous days.
+    values = _daily_cycle(seed)
+    peak = ONSET - ONSET % DAY_ROWS + DAY_ROWS // 4 - 36  # 3 hours before a daily maximum
+    values[peak : peak + 72] = _noise(seed + 100, 72)
+    plain = score_series(_ts_5min(ROWS), values, config=replace(DEFAULT_CONFIG, season_weight=0.0))
+    assert not (plain[peak : peak + 72] >= THRESHOLD).any()
+    alarms = _alarms_5min(values)
+    alarms = alarms[alarms >= DAY_ROWS]
+    assert alarms.size > 0
+    assert peak <= alarms[0] < peak + 72
+
+
+@pytest.mark.parametrize("cut", [0, 863, 864, 900, 911, 1500, 2003, 3333, ROWS - 1])
+def test_scores_are_causal_with_the_seasonal_channel_live(cut: int) -> None:
+    values = _daily_cycle(5)
+    values[2500:2560] -= 8.0
+    values[3000] += 30.0
+    ts = _ts_5min(ROWS)
+    full = score_series(ts, values)
+    prefix = score_series(ts[: cut + 1], values[: cut + 1])
+    np.testing.assert_array_equal(prefix, full[: cut + 1])
