@@ -46,7 +46,6 @@ from telemetry.mqtt_packets import (
     DISCONNECT,
     MAX_PACKET_ID,
     PINGRESP,
-    PROP_REASON_STRING,
     PROP_RECEIVE_MAXIMUM,
     PROP_SERVER_KEEPALIVE,
     PUBACK,
@@ -54,12 +53,12 @@ from telemetry.mqtt_packets import (
     Packet,
     Will,
     connect_packet,
-    decode_varint,
     disconnect_packet,
     encode_topic,
     fixed_header,
     parse_connack,
-    parse_properties,
+    parse_disconnect,
+    parse_publish,
     pingreq_packet,
     puback_run,
     reason_name,
@@ -616,7 +615,9 @@ class LinkPool:
             # Stored for the next subscriber, which is all a retained message (the birth) is for.
             link.acked += 1
             return
-        link.held.append(_unpack(packet))
+        [(_, flags, body)], _ = split_packets(packet)  # the one PUBLISH we built
+        held = parse_publish(flags, body)
+        link.held.append((encode_topic(held.topic), held.payload, False))  # not retained: above
         if not link.unrouted_at_s:
             delay = link.unrouted_delay_s
             delay = min(UNROUTED_RETRY_MAX_S, 2 * delay) if delay else UNROUTED_RETRY_INITIAL_S
@@ -699,14 +700,10 @@ class LinkPool:
         self._dirty.add(link)
 
     def _on_disconnect(self, link: Link, body: bytes) -> None:
-        code = body[0] if body else 0
-        reason = ""
-        if len(body) > 1:
-            text = parse_properties(body, 1)[0].get(PROP_REASON_STRING)
-            reason = f": {text.decode(errors='replace')}" if isinstance(text, bytes) else ""
+        code, why = parse_disconnect(body)
         self._lost(
             link,
-            f"disconnected by the broker: {reason_name(code)} (0x{code:02X}){reason}",
+            f"disconnected by the broker: {why}",
             retry=code != _SESSION_TAKEN_OVER,
         )
 
@@ -773,13 +770,3 @@ class LinkPool:
         link.want_write = link.tcp_pending = False
         link.ping_sent_s = 0.0
         self._dirty.discard(link)
-
-
-def _unpack(packet: bytes) -> tuple[bytes, bytes, bool]:
-    """(encoded topic, payload, retain) of a PUBLISH built by LinkPool._emit (no properties), as
-    the link's queue holds it."""
-    decoded = decode_varint(packet, 1)
-    assert decoded is not None  # a whole packet we built
-    start = decoded[1]
-    end = start + 2 + int.from_bytes(packet[start : start + 2], "big")
-    return packet[start:end], packet[end + 3 :], bool(packet[0] & _RETAIN)  # after id and props

@@ -340,6 +340,15 @@ def parse_connack(body: bytes) -> tuple[bool, int, dict[int, int | bytes]]:
     return bool(body[0] & 0x01), body[1], props
 
 
+def parse_disconnect(body: bytes) -> tuple[int, str]:
+    """(reason code, "Name (0xNN)" plus ": <reason string>" when the broker sent one) of a
+    DISCONNECT body; an empty body is reason 0x00 (3.14.2.1)."""
+    code = body[0] if body else 0
+    text = f"{reason_name(code)} (0x{code:02X})"
+    why = parse_properties(body, 1)[0].get(PROP_REASON_STRING) if len(body) > 1 else None
+    return code, text + (f": {why.decode(errors='replace')}" if isinstance(why, bytes) else "")
+
+
 def parse_suback(body: bytes) -> tuple[int, bytes]:
     """(packet id, one reason code per filter) of a SUBACK body; codes below 0x80 are the QoS
     granted, 0x80 and above refusals."""

@@ -33,7 +33,6 @@ from telemetry.mqtt_packets import (
     CONNACK,
     DISCONNECT,
     PINGRESP,
-    PROP_REASON_STRING,
     PROP_SERVER_KEEPALIVE,
     PUBLISH,
     SUBACK,
@@ -41,7 +40,7 @@ from telemetry.mqtt_packets import (
     connect_packet,
     disconnect_packet,
     parse_connack,
-    parse_properties,
+    parse_disconnect,
     parse_publish,
     parse_suback,
     pingreq_packet,
@@ -283,7 +282,9 @@ class Receiver:
                     elif kind == PINGRESP:
                         ping_sent_s = 0.0
                     elif kind == DISCONNECT:
-                        raise ConnectionError(disconnect_reason(body))
+                        raise ConnectionError(
+                            f"the broker disconnected us: {parse_disconnect(body)[1]}"
+                        )
                 if messages:
                     with self._room:
                         self._unacked += sum(1 for m in messages if m.packet_id)
@@ -304,11 +305,3 @@ class Receiver:
                 raise ConnectionError("not connected")
             self._sock.sendall(packet)
             self._last_send_s = time.monotonic()
-
-
-def disconnect_reason(body: bytes) -> str:
-    code = body[0] if body else 0
-    props = parse_properties(body, 1)[0] if len(body) > 1 else {}
-    why = props.get(PROP_REASON_STRING)
-    text = f"the broker disconnected us: {reason_name(code)} (0x{code:02X})"
-    return text + (f", {why.decode(errors='replace')}" if isinstance(why, bytes) else "")

@@ -29,6 +29,7 @@ from telemetry.mqtt_packets import (
     disconnect_packet,
     encode_varint,
     parse_connack,
+    parse_disconnect,
     parse_properties,
     parse_publish,
     parse_suback,
@@ -587,3 +588,10 @@ def test_without_hold_unrouted_an_unrouted_message_is_not_published_again(
     assert (link.acked, link.held, pool.pending) == (1, [], 0)
     broker.wait(lambda: time.monotonic() - link.last_send_s > 0.2)
     broker.receive(0)
+
+
+def test_disconnect_reason_with_and_without_a_reason_string() -> None:
+    assert parse_disconnect(b"") == (0, "Success (0x00)")
+    assert parse_disconnect(b"\x8e") == (0x8E, "Session taken over (0x8E)")
+    body = bytes.fromhex("8b 07 1f 0004 62796521")  # Server shutting down, reason string "bye!"
+    assert parse_disconnect(body) == (0x8B, "Server shutting down (0x8B): bye!")
