@@ -73,3 +73,9 @@ def install(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
         ]
         return problem(422, "request failed validation", slug="invalid-request", errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's outermost middleware calls this, then re-raises so the server logs the
+        # traceback; the client gets none of it (its text may name tables, queries or paths).
+        return problem(500, "the server failed to answer this request; it has been logged")

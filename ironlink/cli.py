@@ -262,6 +262,63 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from api import keys
+    from api.auth import Role
+    from ironlink.db import connect
+    from maintenance.errors import DomainError
+
+    try:
+        with connect(settings.database_url) as conn:
+            issued, row = keys.create(
+                conn,
+                role=Role(args.role),
+                owner=args.owner,
+                dealer=args.dealer,
+                label=args.label,
+                rate_per_s=args.rate_per_s,
+                burst=args.burst,
+            )
+    except DomainError as exc:
+        print(f"ironlink keys create: {exc}", file=sys.stderr)
+        return 2
+    # The key alone on stdout, so `KEY=$(ironlink keys create ...)` captures it.
+    print(issued.key)
+    print(
+        f"key {row.id} ({row.prefix}): {row.role}, {row.scope}, limit {row.limit_text}."
+        " Store it now: only its hash is kept, it cannot be shown again.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    from api import keys
+    from ironlink.db import connect
+
+    with connect(settings.database_url) as conn:
+        rows = keys.list_keys(conn, include_revoked=args.all)
+    for line in [keys.as_json(r) for r in rows] if args.json else keys.table(rows):
+        print(line)
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from api import keys
+    from ironlink.db import connect
+    from maintenance.errors import DomainError
+
+    try:
+        with connect(settings.database_url) as conn:
+            row, revoked_now = keys.revoke(conn, args.key)
+    except DomainError as exc:
+        print(f"ironlink keys revoke: {exc}", file=sys.stderr)
+        return 2
+    state = "revoked" if revoked_now else "was already revoked"
+    print(f"key {row.id} ({row.prefix}, {row.role}, {row.scope}) {state} at {row.revoked_at}")
+    return 0
+
+
 class _MalformedCsv(Exception):
     pass
 
@@ -358,6 +415,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rules_load)
     p = rules.add_parser("show", help="list stored rule sets and the active set's rules")
     p.set_defaults(func=cmd_rules_show)
+    p = sub.add_parser("keys", help="API keys: create (shown once), list, revoke")
+    keys = p.add_subparsers(dest="keys_command", required=True)
+    p = keys.add_parser(
+        "create",
+        help="issue a bearer key; prints it once on stdout",
+        description="owner keys need --owner; dispatcher keys take --dealer (else all dealers);"
+        " admin keys take neither. Owners and dealers are given by id, code or (unique) name.",
+    )
+    p.add_argument("--role", required=True, choices=["owner", "dispatcher", "admin"])
+    p.add_argument("--owner", help="owner id, code or name (owner keys)")
+    p.add_argument("--dealer", help="dealer id, code or name (dispatcher keys; default all)")
+    p.add_argument("--label", default="", help="free text shown by `keys list`")
+    p.add_argument(
+        "--rate-per-s", type=float, default=None, help="sustained requests/s (default: the API's)"
+    )
+    p.add_argument("--burst", type=int, default=None, help="requests allowed at once")
+    p.set_defaults(func=cmd_keys_create)
+    p = keys.add_parser("list", help="keys without their secrets, oldest first")
+    p.add_argument("--all", action="store_true", help="include revoked keys")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_keys_list)
+    p = keys.add_parser("revoke", help="revoke a key by id or prefix; it stops working at once")
+    p.add_argument("key", help="key id, 12-character prefix, or the whole key")
+    p.set_defaults(func=cmd_keys_revoke)
     p = sub.add_parser("simulate", help="simulate a fleet of controllers publishing over MQTT")
     p.add_argument("--tractors", type=int, default=12)
     p.add_argument("--excavators", type=int, default=8)
