@@ -35,7 +35,7 @@ class Principal:
     role: Role
     owner_id: int | None
     dealer_id: int | None
-    limit: Limit = DEFAULT_LIMIT  # the key's own rate limit, or the defaults
+    limit: Limit | None = None  # the key's own rate limit; None: the limiter's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +153,9 @@ def authenticate(conn: Conn, key: str) -> Principal | None:
         return None
     if stale:
         conn.execute(TOUCH_KEY, {"id": key_id})
-    limit = DEFAULT_LIMIT
+    limit = None
     if rate_per_s is not None or burst is not None:
-        # Either column may be set alone; the other keeps its default.
+        # `keys create` stores both; a row edited by hand to hold one takes the other's constant.
         limit = Limit(
             float(rate_per_s) if rate_per_s is not None else DEFAULT_LIMIT.rate_per_s,  # type: ignore[arg-type]
             int(burst) if burst is not None else DEFAULT_LIMIT.burst,  # type: ignore[call-overload]

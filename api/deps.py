@@ -32,8 +32,9 @@ Conn = Annotated[psycopg.Connection[tuple[object, ...]], Depends(get_conn)]
 
 
 def rate_limiter(request: Request) -> RateLimiter:
-    """The app's limiter, made on first use: one per app (so per process, see api/ratelimit.py).
-    create_app may set app.state.rate_limiter itself, e.g. with another clock."""
+    """The app's limiter, made on first use with the default limit of api/ratelimit.py: one per
+    app, so per process (see api/ratelimit.py). create_app may set app.state.rate_limiter itself,
+    e.g. `RateLimiter(default=Limit(...))` from settings."""
     state = request.app.state
     limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
     if limiter is None:
@@ -56,9 +57,9 @@ def get_principal(
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
-    decision = limiter.acquire(principal.key_id, principal.limit)
+    limit = principal.limit or limiter.default
+    decision = limiter.acquire(principal.key_id, limit)
     if not decision.allowed:
-        limit = principal.limit
         raise HTTPException(
             429,
             f"this key is limited to {limit.rate_per_s:g} requests/s (bursts of {limit.burst});"

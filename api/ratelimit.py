@@ -73,14 +73,19 @@ def take(bucket: Bucket | None, limit: Limit, *, now_s: float) -> tuple[Bucket, 
 class RateLimiter:
     """Thread-safe buckets by key id for one process (see the module docstring for several).
 
-    Only authenticated keys reach it, so the table holds at most one bucket per live key."""
+    Only authenticated keys reach it, so the table holds at most one bucket per live key.
+    `default` applies to keys without a limit of their own."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, default: Limit = DEFAULT_LIMIT, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.default = default
         self._clock = clock
         self._buckets: dict[int, Bucket] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, key_id: int, limit: Limit) -> Decision:
+    def acquire(self, key_id: int, limit: Limit | None = None) -> Decision:
+        limit = limit or self.default
         with self._lock:
             bucket, decision = take(self._buckets.get(key_id), limit, now_s=self._clock())
             self._buckets[key_id] = bucket

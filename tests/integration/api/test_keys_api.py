@@ -94,6 +94,21 @@ def test_a_key_without_its_own_limit_gets_the_default_burst(
     assert statuses == [200] * DEFAULT_BURST + [429]
 
 
+def test_the_limiters_default_applies_to_keys_without_their_own(
+    settings: Settings, conn: Conn, owner_id: int
+) -> None:
+    # How create_app would apply a configured default: its own limiter on app.state.
+    app = create_app(settings)
+    clock = FakeClock()
+    app.state.rate_limiter = RateLimiter(default=Limit(0.1, 1), clock=clock)
+    plain = create_key(conn, role=Role.OWNER, owner_id=owner_id)
+    roomy = create_key(conn, role=Role.OWNER, owner_id=owner_id, limit=Limit(0.1, 3))
+    with TestClient(app) as client:
+        api = Api(client, clock)
+        assert [api.get(MACHINES, plain)[0] for _ in range(2)] == [200, 429]
+        assert [api.get(MACHINES, roomy)[0] for _ in range(4)] == [200, 200, 200, 429]
+
+
 def test_unauthenticated_requests_are_401_and_spend_no_keys_budget(
     api: Api, conn: Conn, owner_id: int
 ) -> None:

@@ -136,3 +136,11 @@ def test_limiter_grants_exactly_the_burst_to_concurrent_callers() -> None:
         t.join()
     assert len(results) == 160
     assert results.count(True) == 50
+
+
+def test_limiter_applies_its_default_to_keys_without_their_own() -> None:
+    limiter = RateLimiter(default=Limit(rate_per_s=1.0, burst=1), clock=FakeClock())
+    assert limiter.acquire(1).allowed
+    assert not limiter.acquire(1).allowed
+    own = Limit(rate_per_s=1.0, burst=3)
+    assert [limiter.acquire(2, own).allowed for _ in range(4)] == [True, True, True, False]
