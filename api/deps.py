@@ -45,14 +45,22 @@ def rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-def get_principal(
-    conn: Conn,
+def bearer_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    limiter: Annotated[RateLimiter, Depends(rate_limiter)],
-) -> Principal:
+) -> str:
+    # Its own dependency, resolved before the connection: a request without a key is refused
+    # without taking one from the pool, so an anonymous flood cannot starve keyed requests.
     if credentials is None:
         raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
-    principal = authenticate(conn, credentials.credentials)
+    return credentials.credentials
+
+
+def get_principal(
+    key: Annotated[str, Depends(bearer_key)],
+    conn: Conn,
+    limiter: Annotated[RateLimiter, Depends(rate_limiter)],
+) -> Principal:
+    principal = authenticate(conn, key)
     if principal is None:
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}

@@ -124,3 +124,11 @@ def test_the_real_app_answers_unknown_paths_and_methods_with_problems() -> None:
     client = TestClient(create_app(load({})))
     _assert_problem(client.get("/v1/owner/nowhere"), 404)
     _assert_problem(client.delete("/v1/owner/machines"), 405)
+
+
+def test_a_request_without_a_key_is_refused_before_any_database_work() -> None:
+    # No lifespan, so no pool: reaching for a connection would be a 500, not this 401.
+    client = TestClient(create_app(load({})), raise_server_exceptions=False)
+    response = client.get("/v1/owner/machines")
+    _assert_problem(response, 401)
+    assert response.headers["www-authenticate"] == "Bearer"
