@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import psycopg
 import pytest
+from fastapi import FastAPI, WebSocket
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -96,12 +97,14 @@ def walk(routes: Iterable[BaseRoute]) -> tuple[list[Endpoint], list[str]]:
         if path in PUBLIC:
             continue
         dependant = getattr(route, "dependant", None)
-        if dependant is None or path is None:
-            # A Mount or plain Route has no dependencies, so outside PUBLIC it would be open.
+        methods = set(getattr(route, "methods", None) or ()) - {"HEAD"}
+        if dependant is None or path is None or not methods:
+            # A Mount or plain Route has no dependencies, so outside PUBLIC it would be open; a
+            # websocket has no methods to call here.
             unknown.append(f"{type(route).__name__} {path}")
             continue
         has_body = getattr(route, "body_field", None) is not None
-        for method in sorted(set(getattr(route, "methods", None) or ()) - {"HEAD"}):
+        for method in sorted(methods):
             found.append(Endpoint(method, path, _calls(dependant), has_body))
     return found, unknown
 
@@ -157,8 +160,16 @@ def test_the_walk_flags_routes_of_an_unknown_kind() -> None:
     async def asgi(scope: object, receive: object, send: object) -> None:
         return None
 
-    found, unknown = walk([Mount("/v1/owner/files", app=asgi), Route("/health", asgi)])
-    assert (found, unknown) == ([], ["Mount /v1/owner/files"])
+    app = FastAPI()
+
+    @app.websocket("/v1/owner/live")
+    async def live(websocket: WebSocket) -> None:
+        await websocket.close()
+
+    routes = [Mount("/v1/owner/files", app=asgi), Route("/health", asgi), *app.routes]
+    found, unknown = walk(routes)
+    assert found == []
+    assert unknown == ["Mount /v1/owner/files", "APIWebSocketRoute /v1/owner/live"]
 
 
 # --- On the real database ---------------------------------------------------------------------
