@@ -236,10 +236,18 @@ PATH_FILLS: Final[dict[str, Fill]] = {
     "startDateUTC": Fill(lambda w, who: _stamp(timedelta(days=-1)), names_record=False),
     "endDateUTC": Fill(lambda w, who: _stamp(timedelta(hours=1)), names_record=False),
     "pageNumber": Fill(lambda w, who: "1", names_record=False),
+    # /v1/dispatch/dealers/{dealer_code}/...: dispatch routes are not owner-scoped, so only the
+    # 401/403 checks use it, and both answer before the code is looked up.
+    "dealer_code": Fill(lambda w, who: f"DLR-{who.upper()}", names_record=False),
 }
 # A valid JSON body by endpoint ("POST /v1/owner/..."), for routes that take one: without it a
 # cross-owner request would fail validation (422) and prove nothing about scoping.
-BODIES: Final[dict[str, object]] = {}
+BODIES: Final[dict[str, object]] = {
+    "POST /v1/dispatch/tickets/{ticket_id}/assign": {"technician_id": 1},
+    "POST /v1/dispatch/tickets/{ticket_id}/transition": {"to": "scheduled"},
+    "POST /v1/dispatch/tickets/{ticket_id}/notes": {"text": "called the owner"},
+    "POST /v1/dispatch/tickets/{ticket_id}/parts": {"part_no": "FLT-OIL-STD", "qty": 1},
+}
 # Owner-scoped GET routes without a record in the path whose answer names no machine (a profile,
 # say): the leak check cannot look for alice's serial in them.
 NOT_ABOUT_MACHINES: Final[frozenset[str]] = frozenset()
