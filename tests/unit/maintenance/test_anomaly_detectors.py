@@ -205,3 +205,22 @@ def test_scores_are_causal_with_the_seasonal_channel_live(cut: int) -> None:
     full = score_series(ts, values)
     prefix = score_series(ts[: cut + 1], values[: cut + 1])
     np.testing.assert_array_equal(prefix, full[: cut + 1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_level_duty_cycle_raises_no_drift_alarm(seed: int) -> None:
+    # High for 60 of every 200 rows: the baseline median sits on the low level, so a CUSUM about
+    # the median would climb through every high phase; about the trimmed mean it stays put.
+    values = _noise(seed) + 10.0 * ((np.arange(ROWS) % 200) < 60)
+    alarms = _alarms(values)
+    assert alarms[alarms >= DEFAULT_CONFIG.baseline_rows].size == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_walk_wander_is_not_reported(seed: int) -> None:
+    # A wandering signal keeps its level and drift statistics hot all the time; judged against
+    # their own typical surprise, the wander is its normal (the plain statistics alone alarmed
+    # 7 to 12 times on these walks).
+    walk = 50.0 + np.cumsum(np.random.default_rng(seed).normal(0.0, 1.0, ROWS))
+    alarms = _alarms(walk)
+    assert alarms[alarms >= DEFAULT_CONFIG.baseline_rows].size <= 1
