@@ -16,7 +16,7 @@ from maintenance.anomaly.detectors import (
 )
 
 ROWS = 4000
-ONSET = 2000  # every injected anomaly starts here, well after the 1000-row baseline fills
+ONSET = 2000  # every injected anomaly starts here, after the 1500-row baseline fills
 
 
 def _timestamps(n: int) -> npt.NDArray[np.datetime64]:
