@@ -382,7 +382,7 @@ def list_technicians(
     conn: Conn,
     dealer: Annotated[str | None, Query(max_length=64, description="dealer code")] = None,
     skill: Annotated[str | None, Query(max_length=32)] = None,
-    active: Annotated[bool | None, Query(description="omit for both")] = True,
+    active: Annotated[bool | None, Query(description="omit for both")] = None,
     after: Annotated[int, Query(ge=0, description="technician id to continue after")] = 0,
     limit: Limit = 50,
 ) -> s.TechnicianPage:

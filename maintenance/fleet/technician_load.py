@@ -45,7 +45,7 @@ def technicians(
     *,
     dealer_id: int | None,
     skill: str | None = None,
-    active: bool | None = True,
+    active: bool | None = None,
     after: int = 0,
     limit: int = 100,
 ) -> list[TechnicianRow]:
