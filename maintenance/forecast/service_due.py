@@ -121,18 +121,19 @@ class Forecast:
 def usage_from_meter(meter: Sequence[float | None]) -> Floats:
     """Daily usage from the hour meter at the end of each day (None: no reading that day).
 
-    Element i is the hours used on day i: the rise since the previous day with a reading, spread
-    evenly over the days between (a coverage gap uploads its hours late, and a day without data
-    cannot be told apart from its neighbours). Day 0, days before the first reading and after the
-    last one, and a meter that went back (a swapped controller) are NaN: unknown.
+    A controller buffers its readings through a coverage gap and uploads them with their measured
+    times, so a day without a single reading is a day its engine did not run: 0 h. The rise since
+    the previous day with a reading is that day's usage. Days before the first reading and after
+    the last one (not known yet), and a day whose meter went back (a swapped controller), are NaN.
     """
     values = np.array([np.nan if v is None else v for v in meter], dtype=np.float64)
     usage = np.full(len(values), np.nan)
     known = np.flatnonzero(~np.isnan(values))
     for prev, cur in itertools.pairwise(known.tolist()):
+        usage[prev + 1 : cur] = 0.0
         rise = values[cur] - values[prev]
         if rise >= 0:
-            usage[prev + 1 : cur + 1] = rise / (cur - prev)
+            usage[cur] = rise
     return usage
 
 

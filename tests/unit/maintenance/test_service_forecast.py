@@ -58,9 +58,9 @@ def run(
     return Out(result.usage, {s.rule_key: s for s in result.services})
 
 
-def test_meter_readings_become_daily_usage_spread_over_gaps() -> None:
+def test_meter_readings_become_daily_usage_and_days_without_readings_zero() -> None:
     usage = usage_from_meter([None, 100.0, 108.0, None, None, 130.0, 125.0, 126.0, None])
-    expected = [math.nan, math.nan, 8.0, 22 / 3, 22 / 3, 22 / 3, math.nan, 1.0, math.nan]
+    expected = [math.nan, math.nan, 8.0, 0.0, 0.0, 22.0, math.nan, 1.0, math.nan]
     np.testing.assert_allclose(usage, expected)
 
 
