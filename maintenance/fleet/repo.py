@@ -82,9 +82,15 @@ FROM machines m
 JOIN dealers d ON d.id = m.dealer_id
 LEFT JOIN machine_state s ON s.machine_id = m.id
 """
+# NULL filters filter nothing; `faulty` is whether the machine has an active DTC now.
 MACHINES_FOR_OWNER: Final[LiteralString] = (
     _MACHINE_SELECT
-    + " WHERE m.owner_id = %(owner_id)s AND m.serial > %(after)s ORDER BY m.serial LIMIT %(limit)s"
+    + """ WHERE m.owner_id = %(owner_id)s AND m.serial > %(after)s
+          AND (%(kind)s::text IS NULL OR m.kind = %(kind)s)
+          AND (%(online)s::boolean IS NULL OR s.online IS NOT DISTINCT FROM %(online)s)
+          AND (%(faulty)s::boolean IS NULL
+               OR (COALESCE(jsonb_array_length(s.active_faults), 0) > 0) = %(faulty)s)
+        ORDER BY m.serial LIMIT %(limit)s"""
 )
 MACHINE_FOR_OWNER: Final[LiteralString] = (
     _MACHINE_SELECT + " WHERE m.owner_id = %(owner_id)s AND m.serial = %(serial)s"
@@ -97,10 +103,21 @@ def machines_for_owner(
     owner_id: int,
     after: str = "",
     limit: int = 100,
+    kind: str | None = None,
+    online: bool | None = None,
+    faulty: bool | None = None,
 ) -> list[MachineRow]:
     with conn.cursor(row_factory=class_row(MachineRow)) as cur:
         return cur.execute(
-            MACHINES_FOR_OWNER, {"owner_id": owner_id, "after": after, "limit": limit}
+            MACHINES_FOR_OWNER,
+            {
+                "owner_id": owner_id,
+                "after": after,
+                "limit": limit,
+                "kind": kind,
+                "online": online,
+                "faulty": faulty,
+            },
         ).fetchall()
 
 

@@ -60,6 +60,15 @@ TICKETS_FOR_OWNER: Final[LiteralString] = (
     _TICKET_SELECT
     + " WHERE t.owner_id = %(owner_id)s AND t.id < %(before)s ORDER BY t.id DESC LIMIT %(limit)s"
 )
+# The owner's list with filters (owner API); a NULL filter filters nothing.
+FILTERED_TICKETS_FOR_OWNER: Final[LiteralString] = (
+    _TICKET_SELECT
+    + """ WHERE t.owner_id = %(owner_id)s AND t.id < %(before)s
+          AND (%(statuses)s::text[] IS NULL OR t.status = ANY(%(statuses)s))
+          AND (%(serial)s::text IS NULL OR m.serial = %(serial)s)
+          AND (%(kind)s::text IS NULL OR t.kind = %(kind)s)
+        ORDER BY t.id DESC LIMIT %(limit)s"""
+)
 TICKET_FOR_OWNER: Final[LiteralString] = (
     _TICKET_SELECT + " WHERE t.owner_id = %(owner_id)s AND t.id = %(id)s"
 )
@@ -99,6 +108,32 @@ def tickets_for_owner(
     with conn.cursor(row_factory=class_row(TicketRow)) as cur:
         return cur.execute(
             TICKETS_FOR_OWNER, {"owner_id": owner_id, "before": before, "limit": limit}
+        ).fetchall()
+
+
+def filtered_tickets_for_owner(
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    owner_id: int,
+    before: int,
+    limit: int,
+    statuses: list[str] | None = None,
+    serial: str | None = None,
+    kind: str | None = None,
+) -> list[TicketRow]:
+    """Newest first from before `before` (a ticket id), of any of `statuses`, of the machine with
+    `serial`, of `kind`; None (or an empty list of statuses) filters nothing."""
+    with conn.cursor(row_factory=class_row(TicketRow)) as cur:
+        return cur.execute(
+            FILTERED_TICKETS_FOR_OWNER,
+            {
+                "owner_id": owner_id,
+                "before": before,
+                "limit": limit,
+                "statuses": statuses or None,
+                "serial": serial,
+                "kind": kind,
+            },
         ).fetchall()
 
 

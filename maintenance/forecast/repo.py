@@ -1,0 +1,118 @@
+"""A machine's service-due forecast from the database: its daily hour-meter readings, the active
+service_interval rules and its last services (as the rule engine reads them), then the pure
+maintenance.forecast.service_due.
+
+Days are the servicing dealer's calendar days (dealers.timezone), so "Monday" is the Monday the
+machine works on, not a UTC one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Final, LiteralString
+
+import psycopg
+
+from maintenance.fleet import repo as fleet
+from maintenance.forecast.service_due import (
+    LOOKBACK_DAYS,
+    DailyUsage,
+    Forecast,
+    forecast,
+    usage_from_meter,
+)
+from maintenance.rules.model import ServiceInterval
+from maintenance.rules.store import active_rules
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+# The machine's calendar: its dealer's time zone, today there, and the day of its newest reading.
+MACHINE_CALENDAR: Final[LiteralString] = """
+SELECT d.timezone, (%(now)s::timestamptz AT TIME ZONE d.timezone)::date AS today,
+       (s.ts AT TIME ZONE d.timezone)::date AS last_report
+FROM machines m
+JOIN dealers d ON d.id = m.dealer_id
+LEFT JOIN machine_state s ON s.machine_id = m.id
+WHERE m.id = %(machine_id)s
+"""
+# The hour meter at the end of each local day: the day's last reading, NULL for a day without
+# one. Each LATERAL is a backward scan of readings (machine_id, ts DESC, seq) over one day that
+# stops at its first row, so the cost is one index probe per day however many readings there are;
+# scanning the look-back and grouping by day would read every reading of eight weeks.
+DAILY_METER: Final[LiteralString] = """
+SELECT day::date, r.engine_hours
+FROM generate_series(%(first_day)s::date::timestamp, %(last_day)s::date::timestamp,
+                     interval '1 day') AS day
+LEFT JOIN LATERAL (
+    SELECT r.engine_hours FROM readings r
+    WHERE r.machine_id = %(machine_id)s
+      AND r.ts >= day AT TIME ZONE %(tz)s
+      AND r.ts < (day + interval '1 day') AT TIME ZONE %(tz)s
+    ORDER BY r.ts DESC
+    LIMIT 1
+) r ON true
+ORDER BY day
+"""
+OPEN_SERVICE_TICKETS: Final[LiteralString] = """
+SELECT rule_key, id FROM tickets
+WHERE machine_id = %(machine_id)s AND kind = 'service_interval'
+  AND status NOT IN ('resolved', 'closed', 'cancelled')
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MachineForecast:
+    """The forecast with what it was computed for: the machine's day and time zone, the rule-set
+    version, and the live service ticket per rule key (a service already on its way)."""
+
+    today: date
+    timezone: str
+    rule_set_version: int
+    forecast: Forecast
+    open_tickets: dict[str, int]
+
+
+def daily_usage(
+    conn: Conn, *, machine_id: int, timezone: str, first_day: date, last_day: date
+) -> DailyUsage:
+    """Usage per local day from `first_day` to `last_day`; the first day is the baseline (its own
+    usage is unknown)."""
+    rows = conn.execute(
+        DAILY_METER,
+        {
+            "machine_id": machine_id,
+            "tz": timezone,
+            "first_day": first_day,
+            "last_day": last_day,
+        },
+    ).fetchall()
+    meter = [None if h is None else float(h) for _, h in rows]  # type: ignore[arg-type]
+    return DailyUsage(first_day, usage_from_meter(meter))
+
+
+def service_forecast(conn: Conn, *, machine_id: int, now: datetime) -> MachineForecast | None:
+    """None when there is no such machine."""
+    calendar = conn.execute(MACHINE_CALENDAR, {"machine_id": machine_id, "now": now}).fetchone()
+    if calendar is None:
+        return None
+    timezone, today, last_report = calendar
+    assert isinstance(timezone, str)
+    assert isinstance(today, date)
+    assert last_report is None or isinstance(last_report, date)
+    ruleset = active_rules(conn)
+    rules = [r for r in ruleset.rules if isinstance(r, ServiceInterval)]
+    views = fleet.machine_views(conn, [machine_id])
+    usage = daily_usage(
+        conn,
+        machine_id=machine_id,
+        timezone=timezone,
+        first_day=today - timedelta(days=LOOKBACK_DAYS + 1),
+        last_day=today - timedelta(days=1),
+    )
+    result = forecast(rules, views[0], usage, today=today, last_report=last_report)
+    open_tickets = {
+        str(key): int(ticket_id)  # type: ignore[call-overload]
+        for key, ticket_id in conn.execute(OPEN_SERVICE_TICKETS, {"machine_id": machine_id})
+    }
+    return MachineForecast(today, timezone, ruleset.version, result, open_tickets)
