@@ -247,6 +247,8 @@ BODIES: Final[dict[str, object]] = {
     "POST /v1/dispatch/tickets/{ticket_id}/transition": {"to": "scheduled"},
     "POST /v1/dispatch/tickets/{ticket_id}/notes": {"text": "called the owner"},
     "POST /v1/dispatch/tickets/{ticket_id}/parts": {"part_no": "FLT-OIL-STD", "qty": 1},
+    "POST /v1/owner/machines/{serial}/service-requests": {"description": "Please check the PTO"},
+    "POST /v1/owner/tickets/{ticket_id}/rating": {"score": 5, "comment": "quick and tidy"},
 }
 # Owner-scoped GET routes without a record in the path whose answer names no machine (a profile,
 # say): the leak check cannot look for alice's serial in them.

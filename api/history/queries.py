@@ -1,0 +1,122 @@
+"""SQL behind the owner's history routes: one machine's readings downsampled with time_bucket, and
+its fault episodes. The caller has checked the machine is the owner's (fleet.machine_for_owner).
+
+These read telemetry's tables and belong in telemetry.reader; they live here until that module
+takes them (see the owner API's issue note).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, LiteralString
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from api.history.params import ORIGIN, FaultCursor, Range
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+# One index range scan of readings (machine_id, ts DESC, seq) per chunk the range touches (the
+# bounds are parameters of a custom plan, so chunks outside it are excluded when planning), then
+# one aggregate pass. Buckets without readings are absent: gap filling is not in the Apache build.
+# {aggregates}: avg, min, max of each signal as float8 (boom_cycles is bigint).
+BUCKETED: Final = sql.SQL("""
+SELECT time_bucket(%(bucket)s, r.ts, %(origin)s) AS bucket, count(*) AS readings, {aggregates}
+FROM readings r
+WHERE r.machine_id = %(machine_id)s AND r.ts >= %(start)s AND r.ts < %(end)s
+GROUP BY 1
+ORDER BY 1
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """Column-wise: starts[i] holds readings[i] readings; stats[signal] = (avg, min, max) lists
+    aligned with starts (None where no reading in the bucket had the signal)."""
+
+    starts: list[datetime]
+    readings: list[int]
+    stats: dict[str, tuple[list[float | None], list[float | None], list[float | None]]]
+
+
+def bucketed(conn: Conn, *, machine_id: int, span: Range, signals: Sequence[str]) -> Buckets:
+    """`signals` must be checked names (api.history.params.signals_for): they become columns."""
+    aggregates = sql.SQL(", ").join(
+        sql.SQL("{f}({c})::float8").format(f=sql.SQL(f), c=sql.Identifier("r", name))
+        for name in signals
+        for f in ("avg", "min", "max")
+    )
+    rows = conn.execute(
+        BUCKETED.format(aggregates=aggregates),
+        {
+            "bucket": span.bucket,
+            "origin": ORIGIN,
+            "machine_id": machine_id,
+            "start": span.start,
+            "end": span.end,
+        },
+    ).fetchall()
+    out = Buckets([], [], {name: ([], [], []) for name in signals})
+    for row in rows:
+        out.starts.append(row[0])  # type: ignore[arg-type]
+        out.readings.append(row[1])  # type: ignore[arg-type]
+        for i, name in enumerate(signals):
+            for column, value in zip(out.stats[name], row[2 + 3 * i : 5 + 3 * i], strict=True):
+                column.append(value)  # type: ignore[arg-type]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeRow:
+    spn: int
+    fmi: int
+    lamp: str
+    onset_ts: datetime
+    cleared_ts: datetime | None
+    last_seen_ts: datetime
+    max_oc: int
+    reports: int
+
+
+# Newest onset first on fault_episodes (machine_id, onset_ts), read backwards from the cursor.
+FAULT_EPISODES: Final[LiteralString] = """
+SELECT spn, fmi, lamp, onset_ts, cleared_ts, last_seen_ts, max_oc, reports
+FROM fault_episodes
+WHERE machine_id = %(machine_id)s
+  AND onset_ts <= %(onset)s AND (onset_ts, spn, fmi) < (%(onset)s, %(spn)s, %(fmi)s)
+  AND (%(active)s::boolean IS NULL OR (cleared_ts IS NULL) = %(active)s)
+  AND (%(filter_spn)s::integer IS NULL OR spn = %(filter_spn)s)
+ORDER BY onset_ts DESC, spn DESC, fmi DESC
+LIMIT %(limit)s
+"""
+# Before every onset there can be: the first page's cursor.
+FIRST_PAGE: Final = FaultCursor(ORIGIN + timedelta(days=365 * 200), 0, 0)
+
+
+def fault_episodes(
+    conn: Conn,
+    *,
+    machine_id: int,
+    before: FaultCursor | None,
+    active: bool | None,
+    spn: int | None,
+    limit: int,
+) -> list[EpisodeRow]:
+    cursor = before or FIRST_PAGE
+    with conn.cursor(row_factory=class_row(EpisodeRow)) as cur:
+        return cur.execute(
+            FAULT_EPISODES,
+            {
+                "machine_id": machine_id,
+                "onset": cursor.onset,
+                "spn": cursor.spn,
+                "fmi": cursor.fmi,
+                "active": active,
+                "filter_spn": spn,
+                "limit": limit,
+            },
+        ).fetchall()
