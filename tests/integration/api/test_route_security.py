@@ -236,6 +236,9 @@ PATH_FILLS: Final[dict[str, Fill]] = {
     "startDateUTC": Fill(lambda w, who: _stamp(timedelta(days=-1)), names_record=False),
     "endDateUTC": Fill(lambda w, who: _stamp(timedelta(hours=1)), names_record=False),
     "pageNumber": Fill(lambda w, who: "1", names_record=False),
+    # Admin: records no owner key can reach (every admin route answers 401/403 before a lookup).
+    "technician_id": Fill(lambda w, who: "1", names_record=False),
+    "version": Fill(lambda w, who: "1", names_record=False),
     # /v1/dispatch/dealers/{dealer_code}/...: dispatch routes are not owner-scoped, so only the
     # 401/403 checks use it, and both answer before the code is looked up.
     "dealer_code": Fill(lambda w, who: f"DLR-{who.upper()}", names_record=False),

@@ -1,0 +1,77 @@
+"""Rule-set versions for the admin API: pages of the history, one version's document, and going
+back to an older version.
+
+The store never reactivates an old row (versions only go up, so a ticket's rule-set version names
+what opened it). Going back is therefore the old document loaded again under the next version,
+through maintenance.rules.store.load_rule_set: the same validation and lock as any upload.
+"""
+
+from __future__ import annotations
+
+from typing import Final, LiteralString
+
+import psycopg
+
+from maintenance.errors import Conflict, NotFound
+from maintenance.rules.store import RuleSetRow, load_rule_set
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+RULE_SET_PAGE: Final[LiteralString] = """
+SELECT version, source, loaded_at, loaded_by, active,
+       jsonb_array_length(document -> 'rules') AS rules
+FROM rule_sets
+WHERE version < %(before)s AND (%(active)s::boolean IS NULL OR active = %(active)s)
+ORDER BY version DESC
+LIMIT %(limit)s
+"""
+RULE_SET_DOCUMENT: Final[LiteralString] = (
+    "SELECT active, document FROM rule_sets WHERE version = %(version)s"
+)
+NEWEST_VERSION: Final[LiteralString] = "SELECT max(version) FROM rule_sets"
+
+
+def rule_set_page(
+    conn: Conn, *, before: int, limit: int, active: bool | None = None
+) -> list[RuleSetRow]:
+    rows = conn.execute(
+        RULE_SET_PAGE, {"before": before, "limit": limit, "active": active}
+    ).fetchall()
+    return [
+        RuleSetRow(
+            version=int(v),  # type: ignore[call-overload]
+            source=str(s),
+            loaded_at=at,  # type: ignore[arg-type]
+            loaded_by=str(by),
+            active=bool(a),
+            rules=int(n),  # type: ignore[call-overload]
+        )
+        for v, s, at, by, a, n in rows
+    ]
+
+
+def rule_set_document(conn: Conn, *, version: int) -> tuple[bool, dict[str, object]]:
+    """(active, stored document) of a version; NotFound when there is none."""
+    row = conn.execute(RULE_SET_DOCUMENT, {"version": version}).fetchone()
+    if row is None:
+        raise NotFound(f"no rule set version {version}")
+    active, document = row
+    assert isinstance(document, dict)
+    return bool(active), document
+
+
+def reactivate(conn: Conn, *, version: int, actor: str) -> int:
+    """Loads version `version`'s document again as the next version and makes it active; returns
+    the new version. Conflict when `version` is the active one already."""
+    active, document = rule_set_document(conn, version=version)
+    if active:
+        raise Conflict(f"rule set version {version} is already the active one")
+    row = conn.execute(NEWEST_VERSION).fetchone()
+    newest = int(row[0]) if row is not None and row[0] is not None else 0  # type: ignore[call-overload]
+    # load_rule_set checks again under its table lock: a load racing this one makes it a Conflict.
+    return load_rule_set(
+        conn,
+        document={**document, "version": newest + 1},
+        source=f"reactivated version {version}",
+        actor=actor,
+    )
