@@ -140,7 +140,7 @@ def _detail(conn: Conn, row: queue.QueueRow, now: datetime) -> s.TicketDetail:
             end=window.end,
             bucket_s=int(window.bucket.total_seconds()),
             series=[
-                s.SignalSeries.model_validate(dataclasses.asdict(series))
+                s.TelemetrySeries.model_validate(dataclasses.asdict(series))
                 for series in window.series
             ],
         ),
@@ -385,16 +385,16 @@ def list_technicians(
     active: Annotated[bool | None, Query(description="omit for both")] = None,
     after: Annotated[int, Query(ge=0, description="technician id to continue after")] = 0,
     limit: Limit = 50,
-) -> s.TechnicianPage:
+) -> s.TechnicianLoadPage:
     dealer_id = principal.dealer_id
     if dealer is not None:
         dealer_id = dealer_scope.dealer_id_in_scope(conn, code=dealer, scope=principal.dealer_id)
     rows = technician_load.technicians(
         conn, dealer_id=dealer_id, skill=skill, active=active, after=after, limit=limit
     )
-    return s.TechnicianPage(
+    return s.TechnicianLoadPage(
         items=[
-            s.TechnicianOut.model_validate(dataclasses.asdict(r) | {"dealer": r.dealer_code})
+            s.TechnicianLoad.model_validate(dataclasses.asdict(r) | {"dealer": r.dealer_code})
             for r in rows
         ],
         next_after=rows[-1].id if len(rows) == limit else None,
@@ -430,10 +430,10 @@ def get_customer(principal: DispatcherPrincipal, conn: Conn, owner_id: int) -> s
             graded_at=view.graded_at,
         )
     return s.CustomerOut(
-        owner=s.OwnerOut.model_validate(
+        owner=s.CustomerOwner.model_validate(
             dataclasses.asdict(view.owner) | {"dealer": view.owner.dealer_code}
         ),
-        contacts=[s.ContactOut.model_validate(dataclasses.asdict(c)) for c in view.contacts],
+        contacts=[s.CustomerContact.model_validate(dataclasses.asdict(c)) for c in view.contacts],
         machines=[
             s.CustomerMachineOut.model_validate(
                 dataclasses.asdict(m)

@@ -93,7 +93,7 @@ class TelemetryBucket(BaseModel):
     max: float | None
 
 
-class SignalSeries(BaseModel):
+class TelemetrySeries(BaseModel):
     signal: str
     unit: str
     buckets: list[TelemetryBucket]
@@ -103,7 +103,7 @@ class TelemetryOut(BaseModel):
     start: datetime = Field(description="exclusive")
     end: datetime = Field(description="inclusive: the newest reading, or when the ticket finished")
     bucket_s: int
-    series: list[SignalSeries]
+    series: list[TelemetrySeries]
 
 
 class MachineBrief(BaseModel):
@@ -191,7 +191,7 @@ class StockPage(BaseModel):
     next_after: str | None
 
 
-class TechnicianOut(BaseModel):
+class TechnicianLoad(BaseModel):
     id: int
     name: str
     dealer: str
@@ -202,15 +202,15 @@ class TechnicianOut(BaseModel):
     load: int = Field(description="live tickets assigned to them")
 
 
-class TechnicianPage(BaseModel):
-    items: list[TechnicianOut]
+class TechnicianLoadPage(BaseModel):
+    items: list[TechnicianLoad]
     next_after: int | None
 
 
 # --- Customers ------------------------------------------------------------------------------------
 
 
-class OwnerOut(BaseModel):
+class CustomerOwner(BaseModel):
     id: int
     code: str
     name: str
@@ -222,7 +222,7 @@ class OwnerOut(BaseModel):
     dealer: str | None
 
 
-class ContactOut(BaseModel):
+class CustomerContact(BaseModel):
     name: str
     role: str
     phone: str | None
@@ -288,8 +288,8 @@ class GradeOut(BaseModel):
 
 
 class CustomerOut(BaseModel):
-    owner: OwnerOut
-    contacts: list[ContactOut]
+    owner: CustomerOwner
+    contacts: list[CustomerContact]
     machines: list[CustomerMachineOut]
     open_tickets: list[CustomerTicketOut]
     service_history: list[ServiceEntryOut] = Field(description="newest first")

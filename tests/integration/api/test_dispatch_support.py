@@ -6,7 +6,7 @@ itself (an imported fixture reads as an unused import shadowed by every test's a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,6 +93,18 @@ class World:
     serials: dict[str, str] = field(default_factory=dict)
     techs: dict[str, int] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)  # "a" (bound to a), "all", "admin", "alice"
+
+
+def seconds_left(due: datetime, call: Callable[[], tuple[int, Any]]) -> tuple[range, Any]:
+    """Calls the API and gives the range an SLA's remaining_s may take for a ticket due at `due`,
+    measured by the server at some moment during the call (NOW is only the import time)."""
+    before = datetime.now(UTC)
+    status, body = call()
+    after = datetime.now(UTC)
+    assert status == 200, body
+    return range(
+        int((due - after).total_seconds()) - 1, int((due - before).total_seconds()) + 1
+    ), body
 
 
 def build_world(conn: Conn) -> World:
