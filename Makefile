@@ -21,7 +21,7 @@ BENCH_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/bench IRONLINK_PG_PORT=$(BENCH_
 
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
 	bench-services-up bench-services-down bench-store bench-publish bench-fleet-model bench-ingest \
-	bench-alert-latency chaos eval-anomaly clean-state
+	bench-alert-latency bench-anomaly chaos eval-anomaly eval-early-warning clean-state
 
 setup:
 	@scripts/setup.sh
@@ -63,7 +63,7 @@ fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-store bench-publish bench-fleet-model bench-ingest bench-alert-latency
+bench: bench-store bench-publish bench-fleet-model bench-ingest bench-alert-latency bench-anomaly
 
 bench-services-up: setup
 	@$(BENCH_ENV) scripts/services.sh up >/dev/null
@@ -97,6 +97,14 @@ chaos: bench-services-up
 # detectors recomputed on the same files; needs no services. Ends with one JSON line.
 eval-anomaly: setup
 	@$(BIN)/python tests/eval/eval_anomaly.py
+
+# The fleet anomaly detector on a simulated fleet with injected gradual faults (~4 min).
+eval-early-warning: setup
+	@$(BIN)/python tests/eval/eval_early_warning.py
+
+# 10,000 machines x 8 signals x one hour at 1 Hz through the fleet anomaly detector, one core.
+bench-anomaly: setup
+	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python tests/bench/bench_anomaly_sweep.py
 
 clean-state: services-down test-services-down bench-services-down
 	rm -rf $(IRONLINK_STATE_DIR)

@@ -383,6 +383,39 @@ def cmd_anomaly_score(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anomaly_machine(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+    from maintenance.anomaly.findings import minute_time
+    from maintenance.anomaly.sweep import score_machine
+
+    with connect(settings.database_url) as conn:
+        row = conn.execute("SELECT id FROM machines WHERE serial = %s", (args.serial,)).fetchone()
+        if row is None:
+            print(f"ironlink anomaly machine: no machine {args.serial!r}", file=sys.stderr)
+            return 2
+        report = score_machine(
+            conn, int(str(row[0])), now=datetime.now(UTC), hours=args.hours, peers=args.peers
+        )
+    print(
+        f"{args.serial}: {report.since:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC, "
+        f"{report.peers} same-model peers"
+    )
+    for name, latest in report.latest.items():
+        observed, expected = latest["observed"], latest["expected"]
+        if observed is None or expected is None:
+            print(f"  {name:10} not judged yet (too few steady running minutes)")
+        else:
+            print(f"  {name:10} observed {observed:8.2f}  expected {expected:8.2f}")
+    for e in report.events:
+        print(
+            f"  {minute_time(e.minute):%Y-%m-%d %H:%M} {e.kind:9} {e.signal:10} {e.statistic:12}"
+            f" score {e.score:.2f} observed {e.observed:.1f} expected {e.expected:.1f}"
+        )
+    if not report.events:
+        print("  no anomaly episodes")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ironlink", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -467,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", default=None, help="write ground-truth CSV files to this folder")
     p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
     p.set_defaults(func=cmd_simulate)
-    p = sub.add_parser("anomaly", help="anomaly detectors outside the fleet")
+    p = sub.add_parser("anomaly", help="anomaly detectors: a NAB series, one machine on demand")
     anomaly = p.add_subparsers(dest="anomaly_command", required=True)
     p = anomaly.add_parser(
         "score", help="score a NAB-format CSV (timestamp,value); adds an anomaly_score column"
@@ -475,6 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="CSV with header timestamp,value")
     p.add_argument("output", help="written: the same rows plus anomaly_score")
     p.set_defaults(func=cmd_anomaly_score)
+    p = anomaly.add_parser(
+        "machine", help="score one machine now against its same-model peers (nothing is written)"
+    )
+    p.add_argument("serial")
+    p.add_argument("--hours", type=float, default=48.0, help="how far back to read")
+    p.add_argument("--peers", type=int, default=40, help="same-model machines to compare with")
+    p.set_defaults(func=cmd_anomaly_machine)
     p = sub.add_parser("demo", help="seed, then run simulator, ingest, scheduler and API together")
     p.add_argument(
         "--duration", type=float, default=None, help="stop by itself after this many seconds"

@@ -44,10 +44,11 @@ SELECT (SELECT count(*) FROM machines),
 
 # The demo replays the same three simulated days each time it starts; what an earlier demo stored
 # for those days would conflict with the replay (engine hours "from the future"), so every demo
-# starts from empty telemetry and tickets. Fleet records and keys are kept (and re-issued).
+# starts from empty telemetry and tickets, and the anomaly detector forgets what it learned (its
+# cursors would skip the replayed minutes). Fleet records and keys are kept (and re-issued).
 RESET_DEMO_DATA: Final[LiteralString] = """
 TRUNCATE readings, faults, dm1_reports, fault_episodes, machine_state, rejected,
-         ticket_events, parts_requests, tickets, service_records
+         ticket_events, parts_requests, service_requests, tickets, service_records, anomaly_state
 """
 
 

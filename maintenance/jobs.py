@@ -10,6 +10,7 @@ from typing import Final
 
 from psycopg_pool import ConnectionPool
 
+from maintenance.anomaly.sweep import FleetSweeper
 from maintenance.crm.customer import grade_all
 from maintenance.evaluate import RuleSource, current_rules, run_rules, without_silence
 from maintenance.fleet import repo as fleet
@@ -73,6 +74,23 @@ def silence_sweep(pool: ConnectionPool, rules: RuleSource) -> None:
             )
 
 
+def anomaly_sweep(pool: ConnectionPool, sweeper: FleetSweeper) -> None:
+    """The fleet anomaly detector over the minutes since the last sweep (maintenance.anomaly);
+    its alarms open LOW tickets, raised to NORMAL when sustained."""
+    with pool.connection() as conn:
+        result = sweeper.run(conn, now=datetime.now(UTC))
+        log.info(
+            "anomaly sweep: %d machines x %d minutes in %.2f s, %d events, %d tickets opened, "
+            "%d resolved",
+            result.machines,
+            result.minutes,
+            result.seconds,
+            len(result.events),
+            len(result.opened),
+            len(result.resolved),
+        )
+
+
 def customer_grading(pool: ConnectionPool) -> None:
     """Grades every owner A/B/C/D (maintenance.crm.grading); ticket priorities follow the grade."""
     with pool.connection() as conn:
@@ -86,10 +104,13 @@ def job_table(
     *,
     sweep_every_s: float = 60.0,
     silence_every_s: float = 300.0,
+    anomaly_every_s: float = 60.0,
     grading_every_s: float = 86_400.0,
 ) -> list[Job]:
+    sweeper = FleetSweeper()  # the detector's learned state lives as long as the scheduler
     return [
         Job("service-sweep", sweep_every_s, lambda: service_sweep(pool, rules)),
         Job("silence-sweep", silence_every_s, lambda: silence_sweep(pool, rules)),
+        Job("anomaly-sweep", anomaly_every_s, lambda: anomaly_sweep(pool, sweeper)),
         Job("customer-grading", grading_every_s, lambda: customer_grading(pool)),
     ]

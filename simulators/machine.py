@@ -225,8 +225,9 @@ class FleetModel:
 
     # --- one step -------------------------------------------------------------------------
 
-    def step(self, dt_s: float) -> Step:
-        """Advances every machine by dt_s and returns what their controllers report."""
+    def step(self, dt_s: float, *, report: bool = True) -> Step:
+        """Advances every machine by dt_s and returns what their controllers report; with
+        report=False no readings are built (an evaluation reads the state arrays directly)."""
         self.t_s += dt_s
         t = self.t_s
         now = self.start + timedelta(seconds=t)
@@ -241,9 +242,11 @@ class FleetModel:
         self._physics(running, effects, hour, day, dt_s, dt_h)
         reports = self._dtcs(running, now, t, dt_h)
 
-        report = running | (t - self.last_report_s >= self.off_report_s)
-        self.last_report_s[report] = t
-        readings = self._readings(np.flatnonzero(report), now, running)
+        if not report:
+            return Step([], reports, running)
+        due = running | (t - self.last_report_s >= self.off_report_s)
+        self.last_report_s[due] = t
+        readings = self._readings(np.flatnonzero(due), now, running)
         return Step(readings, reports, running)
 
     def _schedule(self, t: float, hour: float, weekday: int, dt_s: float, dt_h: float) -> Bools:

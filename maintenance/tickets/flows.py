@@ -23,6 +23,7 @@ import psycopg
 from maintenance.crm.grading import GradeLetter
 from maintenance.parts import repo as parts
 from maintenance.rules.findings import Clear, Finding
+from maintenance.rules.model import Priority
 from maintenance.tickets import lifecycle, policy
 from maintenance.tickets.model import Status
 
@@ -88,11 +89,22 @@ INSERT INTO parts_requests (ticket_id, dealer_id, part_no, description, qty)
 VALUES (%(ticket_id)s, %(dealer_id)s, %(part_no)s, %(description)s, %(qty)s)
 RETURNING id
 """
+# A repeated finding that asks for a higher priority (an anomaly that has been sustained) raises
+# the open ticket's priority and brings its promise forward, never back.
+ESCALATE: Final[LiteralString] = """
+UPDATE tickets
+SET priority = %(priority)s, sla_due_at = LEAST(sla_due_at, %(sla_due_at)s)
+WHERE id = %(ticket_id)s
+  AND array_position(%(ladder)s::text[], priority)
+      < array_position(%(ladder)s::text[], %(priority)s)
+RETURNING id
+"""
 RULES_ACTOR: Final = "rules"
 # Rule kinds whose clearing condition says the problem went away by itself: a temperature back
 # under its clearing level, a silent machine reporting again. A fault code or a due service needs
 # someone to act, whatever the machine reports next.
-AUTO_RESOLVE_KINDS: Final = frozenset({"threshold", "silence"})
+# An anomaly episode that ended by itself was a blip (maintenance.anomaly.findings).
+AUTO_RESOLVE_KINDS: Final = frozenset({"threshold", "silence", "anomaly"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +121,8 @@ def evidence_key(finding: Finding) -> str:
         return f"{e.get('reported_at')}|{e.get('oc')}"
     if finding.rule_kind == "service_interval":
         return f"due@{e.get('due_at_h')}"
+    if finding.rule_kind == "anomaly":  # an episode raises once and is sustained once
+        return f"{e.get('episode_start')}|{e.get('event')}"
     return json.dumps(e, sort_keys=True, default=str)
 
 
@@ -162,6 +176,7 @@ def apply_findings(
         ticket_id, dealer_id, was_opened = int(row[0]), int(row[1]), bool(row[2])  # type: ignore[call-overload]
         if not was_opened:
             appended.append(ticket_id)
+            _escalate(conn, ticket_id, ticket_priority, now=now)
             continue
         skills = policy.required_skills(f.rule_kind, f.evidence)
         opened.append(_Opened(ticket_id, dealer_id, frozenset(skills)))
@@ -201,6 +216,35 @@ def apply_findings(
     # concurrent writers opening tickets at the same dealer cannot deadlock on them.
     parts.reserve_for_requests(conn, parts_request_ids=requested, actor=RULES_ACTOR)
     return Applied(opened=[o.ticket_id for o in opened], appended=appended)
+
+
+def _escalate(
+    conn: psycopg.Connection[tuple[object, ...]],
+    ticket_id: int,
+    ticket_priority: Priority,
+    *,
+    now: datetime,
+) -> None:
+    row = conn.execute(
+        ESCALATE,
+        {
+            "ticket_id": ticket_id,
+            "priority": str(ticket_priority),
+            "sla_due_at": policy.sla_due(ticket_priority, opened_at=now),
+            "ladder": [str(p) for p in policy.LADDER],
+        },
+    ).fetchone()
+    if row is not None:
+        conn.execute(
+            lifecycle.INSERT_EVENT,
+            {
+                "ticket_id": ticket_id,
+                "at": now,
+                "actor": RULES_ACTOR,
+                "kind": "escalated",
+                "detail": json.dumps({"priority": str(ticket_priority)}),
+            },
+        )
 
 
 def _owner_grades(

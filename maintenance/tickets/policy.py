@@ -18,7 +18,7 @@ from maintenance.tickets.model import Status
 
 # --- Priority -------------------------------------------------------------------------------------
 
-_LADDER: Final = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.CRITICAL)
+LADDER: Final = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.CRITICAL)
 # Levels a grade moves the rule's priority: key (A) customers are answered a level sooner, customers
 # the dealer has decided to let go (D) a level later; B, C and ungraded owners get the rule's own.
 GRADE_STEP: Final[Mapping[GradeLetter | None, int]] = {
@@ -32,8 +32,8 @@ GRADE_STEP: Final[Mapping[GradeLetter | None, int]] = {
 
 def priority(rule_priority: Priority, *, owner_grade: GradeLetter | None) -> Priority:
     """The rule's priority moved by the owner's grade (GRADE_STEP), clamped to low..critical."""
-    level = _LADDER.index(rule_priority) + GRADE_STEP[owner_grade]
-    return _LADDER[min(max(level, 0), len(_LADDER) - 1)]
+    level = LADDER.index(rule_priority) + GRADE_STEP[owner_grade]
+    return LADDER[min(max(level, 0), len(LADDER) - 1)]
 
 
 # --- SLA ------------------------------------------------------------------------------------------
