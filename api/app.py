@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Telematics service backend for agricultural and construction machinery",
         lifespan=lifespan,
     )
+    app.state.settings = settings  # device provisioning finds the broker's files through it
     problems.install(app)
     app.include_router(health.router)
     app.include_router(owner.router)

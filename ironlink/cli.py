@@ -47,10 +47,15 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_broker_sync(settings: Settings, args: argparse.Namespace) -> int:
     from ironlink.db import connect
 
+    # Machines provisioned through the admin API keep the password issued to them; the others get
+    # the development password derived from the device secret.
     with connect(settings.database_url) as conn:
         serials = [
             str(r[0])
-            for r in conn.execute("SELECT serial FROM machines ORDER BY serial").fetchall()
+            for r in conn.execute(
+                "SELECT serial FROM machines m WHERE NOT EXISTS"
+                " (SELECT 1 FROM machine_credentials c WHERE c.machine_id = m.id) ORDER BY serial"
+            ).fetchall()
         ]
     changed = broker_auth.sync_users(settings, serials)
     print(
