@@ -21,7 +21,7 @@ from maintenance.fleet import credentials
 from maintenance.fleet import machine_records as machines
 from maintenance.rules import versions
 from maintenance.rules.load import read_document
-from maintenance.rules.store import RuleSetRow, load_rule_set
+from maintenance.rules.store import RuleSetRow, load_rule_set, rule_set_rows
 from telemetry.broker_files import BrokerFiles, BrokerFilesError
 from telemetry.wire import Kind
 
@@ -220,7 +220,7 @@ def _rule_set_out(row: RuleSetRow) -> s.RuleSetOut:
 
 
 def _rule_set_row(conn: Conn, version: int) -> RuleSetRow:
-    page = versions.rule_set_page(conn, before=version + 1, limit=1)
+    page = rule_set_rows(conn, before=version + 1, limit=1)
     assert page, f"rule set {version} was just stored"
     return page[0]
 
@@ -233,7 +233,7 @@ def list_rule_sets(
     limit: Limit = 50,
     active: Annotated[bool | None, Query(description="omit for both")] = None,
 ) -> s.RuleSetPage:
-    rows = versions.rule_set_page(conn, before=before, limit=limit, active=active)
+    rows = rule_set_rows(conn, before=before, limit=limit, active=active)
     return s.RuleSetPage(
         items=[_rule_set_out(r) for r in rows],
         next_before=rows[-1].version if len(rows) == limit else None,
@@ -242,7 +242,7 @@ def list_rule_sets(
 
 @router.get("/rule-sets/active", summary="The active rule set's document", responses=problems(404))
 def get_active_rule_set(principal: AdminPrincipal, conn: Conn) -> s.RuleSetDocumentOut:
-    page = versions.rule_set_page(conn, before=2**31 - 1, limit=1, active=True)
+    page = rule_set_rows(conn, before=2**31 - 1, limit=1, active=True)
     if not page:
         raise NotFound("no rule set is loaded yet")
     return get_rule_set(principal, conn, page[0].version)

@@ -18,8 +18,9 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Principal
 from api.deps import Conn, DispatcherPrincipal
+from api.routers.tickets_out import parts_out
 from api.schemas import dispatch as s
-from api.schemas.owner import ActiveFault, PartsRequestOut
+from api.schemas.owner import ActiveFault
 from maintenance.crm import customer as crm
 from maintenance.crm import scope as crm_scope
 from maintenance.errors import Invalid
@@ -78,10 +79,7 @@ def _tickets_out(
             last_seen_at=r.last_seen_at,
             occurrences=r.occurrences,
             evidence=r.evidence,
-            parts=[
-                PartsRequestOut.model_validate(dataclasses.asdict(p) | {"dealer": p.dealer_code})
-                for p in parts[r.id]
-            ],
+            parts=[parts_out(p) for p in parts[r.id]],
             assigned_technician=(
                 s.TechnicianRef(id=r.assigned_technician_id, name=r.technician_name or "")
                 if r.assigned_technician_id is not None

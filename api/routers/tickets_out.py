@@ -9,6 +9,17 @@ from api.schemas.owner import PartsRequestOut, TicketOut
 from maintenance.tickets import repo
 
 
+def parts_out(p: repo.PartsRequestRow) -> PartsRequestOut:
+    return PartsRequestOut(
+        id=p.id,
+        part_no=p.part_no,
+        description=p.description,
+        qty=p.qty,
+        status=p.status,
+        dealer=p.dealer_code,
+    )
+
+
 def tickets_out(
     conn: psycopg.Connection[tuple[object, ...]], rows: list[repo.TicketRow]
 ) -> list[TicketOut]:
@@ -29,17 +40,7 @@ def tickets_out(
             last_seen_at=r.last_seen_at,
             occurrences=r.occurrences,
             evidence=r.evidence,
-            parts=[
-                PartsRequestOut(
-                    id=p.id,
-                    part_no=p.part_no,
-                    description=p.description,
-                    qty=p.qty,
-                    status=p.status,
-                    dealer=p.dealer_code,
-                )
-                for p in parts[r.id]
-            ],
+            parts=[parts_out(p) for p in parts[r.id]],
         )
         for r in rows
     ]

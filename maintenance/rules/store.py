@@ -44,10 +44,15 @@ INSERT_ACTIVE: Final[LiteralString] = """
 INSERT INTO rule_sets (version, document, source, loaded_by, active)
 VALUES (%(version)s, %(document)s, %(source)s, %(actor)s, true)
 """
+# Newest first; `before`, `limit` and `active` narrow it (NULL: no bound, LIMIT NULL is all).
 RULE_SET_ROWS: Final[LiteralString] = """
 SELECT version, source, loaded_at, loaded_by, active,
        jsonb_array_length(document -> 'rules') AS rules
-FROM rule_sets ORDER BY version DESC
+FROM rule_sets
+WHERE (%(before)s::integer IS NULL OR version < %(before)s)
+  AND (%(active)s::boolean IS NULL OR active = %(active)s)
+ORDER BY version DESC
+LIMIT %(limit)s
 """
 
 
@@ -149,7 +154,15 @@ def adopt_shipped(conn: psycopg.Connection[tuple[object, ...]], *, actor: str) -
     return shipped.version
 
 
-def rule_set_rows(conn: psycopg.Connection[tuple[object, ...]]) -> list[RuleSetRow]:
+def rule_set_rows(
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    before: int | None = None,
+    limit: int | None = None,
+    active: bool | None = None,
+) -> list[RuleSetRow]:
+    """Rule-set versions newest first: all of them, or a page below `before`."""
+    params = {"before": before, "limit": limit, "active": active}
     return [
         RuleSetRow(
             version=int(v),  # type: ignore[call-overload]
@@ -159,7 +172,7 @@ def rule_set_rows(conn: psycopg.Connection[tuple[object, ...]]) -> list[RuleSetR
             active=bool(a),
             rules=int(n),  # type: ignore[call-overload]
         )
-        for v, s, at, by, a, n in conn.execute(RULE_SET_ROWS).fetchall()
+        for v, s, at, by, a, n in conn.execute(RULE_SET_ROWS, params).fetchall()
     ]
 
 

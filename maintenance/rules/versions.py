@@ -1,5 +1,5 @@
-"""Rule-set versions for the admin API: pages of the history, one version's document, and going
-back to an older version.
+"""Rule-set versions for the admin API: one version's document, and going back to an older version
+(pages of the history are maintenance.rules.store.rule_set_rows).
 
 The store never reactivates an old row (versions only go up, so a ticket's rule-set version names
 what opened it). Going back is therefore the old document loaded again under the next version,
@@ -13,41 +13,14 @@ from typing import Final, LiteralString
 import psycopg
 
 from maintenance.errors import Conflict, NotFound
-from maintenance.rules.store import RuleSetRow, load_rule_set
+from maintenance.rules.store import load_rule_set
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
-RULE_SET_PAGE: Final[LiteralString] = """
-SELECT version, source, loaded_at, loaded_by, active,
-       jsonb_array_length(document -> 'rules') AS rules
-FROM rule_sets
-WHERE version < %(before)s AND (%(active)s::boolean IS NULL OR active = %(active)s)
-ORDER BY version DESC
-LIMIT %(limit)s
-"""
 RULE_SET_DOCUMENT: Final[LiteralString] = (
     "SELECT active, document FROM rule_sets WHERE version = %(version)s"
 )
 NEWEST_VERSION: Final[LiteralString] = "SELECT max(version) FROM rule_sets"
-
-
-def rule_set_page(
-    conn: Conn, *, before: int, limit: int, active: bool | None = None
-) -> list[RuleSetRow]:
-    rows = conn.execute(
-        RULE_SET_PAGE, {"before": before, "limit": limit, "active": active}
-    ).fetchall()
-    return [
-        RuleSetRow(
-            version=int(v),  # type: ignore[call-overload]
-            source=str(s),
-            loaded_at=at,  # type: ignore[arg-type]
-            loaded_by=str(by),
-            active=bool(a),
-            rules=int(n),  # type: ignore[call-overload]
-        )
-        for v, s, at, by, a, n in rows
-    ]
 
 
 def rule_set_document(conn: Conn, *, version: int) -> tuple[bool, dict[str, object]]:
