@@ -392,14 +392,15 @@ def cmd_anomaly_machine(settings: Settings, args: argparse.Namespace) -> int:
     from ironlink.db import connect
     from maintenance.anomaly.findings import minute_time
     from maintenance.anomaly.sweep import score_machine
+    from maintenance.fleet.machine_records import machine
 
     with connect(settings.database_url) as conn:
-        row = conn.execute("SELECT id FROM machines WHERE serial = %s", (args.serial,)).fetchone()
-        if row is None:
+        record = machine(conn, serial=args.serial)
+        if record is None:
             print(f"ironlink anomaly machine: no machine {args.serial!r}", file=sys.stderr)
             return 2
         report = score_machine(
-            conn, int(str(row[0])), now=datetime.now(UTC), hours=args.hours, peers=args.peers
+            conn, record.id, now=datetime.now(UTC), hours=args.hours, peers=args.peers
         )
     print(
         f"{args.serial}: {report.since:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC, "

@@ -156,6 +156,19 @@ class MinuteFrame:
     def minutes(self) -> int:
         return int(self.values.shape[1])
 
+    def window(self, start: int, stop: int) -> MinuteFrame:
+        """Minutes [start, stop) of this frame, counted from its first minute; same machines."""
+        return MinuteFrame(
+            machine_ids=self.machine_ids,
+            groups=self.groups,
+            start_minute=self.start_minute + start,
+            values=self.values[:, start:stop],
+            rpm=self.rpm[:, start:stop],
+            load=self.load[:, start:stop],
+            running=self.running[:, start:stop],
+            valid_through=self.valid_through,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AnomalyEvent:
@@ -391,18 +404,19 @@ def _judge(
     # 10-minute mean is learned, not assumed.
     level_z = short / np.maximum(state.short_spread[idx], _SHORT_SPREAD_FLOOR)
     drift_z = long / np.maximum(state.long_spread[idx], _LONG_SPREAD_FLOOR)
+    multi_z = _multivariate(level_z, judge)
     # Each statistic as a share of its alarm level; the largest one per signal scores.
     stacked = np.stack(
         [
             level_z / LEVEL_ALARM_Z,
             drift_z / DRIFT_ALARM_Z,
             peer_z / PEER_ALARM_Z,
-            _multivariate(level_z, judge) / MULTI_ALARM_Z,
+            multi_z / MULTI_ALARM_Z,
         ]
     )  # (4, M, S)
     ratio = np.where(judge, np.maximum(stacked.max(axis=0), 0.0), 0.0)
     which = stacked.argmax(axis=0)
-    statistic_z = np.choose(which, [level_z, drift_z, peer_z, level_z])
+    statistic_z = np.choose(which, [level_z, drift_z, peer_z, multi_z])
     score = score_of(ratio)
     events = _episodes(state, idx, score, which, statistic_z, judge, minute)
     _learn_own(state, idx, dev, short, long, valid)

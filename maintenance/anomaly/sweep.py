@@ -248,18 +248,9 @@ def score_machine(
     state = FleetState()
     events: list[AnomalyEvent] = []
     if frame is not None:
-        # Minute by minute as the scheduler would sweep it: the peer model refits as it goes.
+        # An hour per sweep: the peer model refits between them, as between scheduler sweeps.
         for t in range(0, frame.minutes, 60):
-            part = MinuteFrame(
-                machine_ids=frame.machine_ids,
-                groups=frame.groups,
-                start_minute=frame.start_minute + t,
-                values=frame.values[:, t : t + 60],
-                rpm=frame.rpm[:, t : t + 60],
-                load=frame.load[:, t : t + 60],
-                running=frame.running[:, t : t + 60],
-                valid_through=frame.valid_through,
-            )
+            part = frame.window(t, t + 60)
             events.extend(e for e in sweep(state, part) if e.machine_id == machine_id)
     latest: dict[str, dict[str, float | None]] = {}
     row = state.rows.get(machine_id)

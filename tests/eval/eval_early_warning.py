@@ -113,9 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     load = np.zeros((n, chunk))
     rpm = np.zeros((n, chunk))
     running = np.zeros((n, chunk))
-    first_alarm: dict[tuple[int, str], int] = {}
-    alarms: list[tuple[int, int, str]] = []  # (machine row, minute, signal)
-    raised: list[AnomalyEvent] = []
+    raised: list[AnomalyEvent] = []  # after the learning days; machine row = machine_id - 1
     hours_before = model.engine_hours.copy()
     learning_minutes = int(args.learning_d * 1440)
     learning_alarms = 0
@@ -164,27 +162,21 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 if e.kind == "raised" and e.minute < start_minute + learning_minutes:
                     learning_alarms += 1
                 elif e.kind == "raised":
-                    row = e.machine_id - 1
-                    alarms.append((row, e.minute, e.signal))
                     raised.append(e)
-                    first_alarm.setdefault((row, e.signal), e.minute)
     elapsed = time.perf_counter() - t0
     hours_after = model.engine_hours
 
     outcomes: list[Outcome] = []
     false_alarms = 0
     false_kinds: dict[str, int] = defaultdict(int)
-    for row, minute, _signal in alarms:
-        ks = faults_by_machine.get(row, [])
-        explained = False
-        for k in ks:
-            inj = model.injected[k]
-            onset_min = int(inj.onset.timestamp() // 60)
-            if minute >= onset_min:
-                explained = True  # any alarm after onset is about the developing fault
+    for e in raised:
+        # Any alarm after a fault's onset on its machine is about the developing fault.
+        explained = any(
+            e.minute >= int(model.injected[k].onset.timestamp() // 60)
+            for k in faults_by_machine.get(e.machine_id - 1, [])
+        )
         if not explained:
             false_alarms += 1
-            e = next(e for e in raised if e.machine_id == row + 1 and e.minute == minute)
             false_kinds[f"{e.signal}/{e.statistic}"] += 1
     healthy_h = 0.0
     for row in range(n):
@@ -200,9 +192,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         dtc_min = int(dtc.timestamp() // 60) if dtc is not None else None
         signals = FAULT_SIGNALS[inj.fault.effect]
         hits = [
-            minute
-            for row, minute, signal in alarms
-            if row == inj.machine and signal in signals and minute >= onset_min
+            e.minute
+            for e in raised
+            if e.machine_id - 1 == inj.machine and e.signal in signals and e.minute >= onset_min
         ]
         flagged = min(hits) if hits else None
         outcomes.append(Outcome(inj.serial, inj.fault.name, onset_min, dtc_min, flagged))

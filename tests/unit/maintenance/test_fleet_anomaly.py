@@ -3,6 +3,8 @@ steps or drifts, noise alone; incremental sweeps, bounded learning, snapshots. N
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from maintenance.anomaly import snapshot
@@ -19,19 +21,7 @@ from tests.anomaly_fleets import DAY, START, synthetic_fleet
 
 
 def chunks(frame: MinuteFrame, size: int) -> list[MinuteFrame]:
-    return [
-        MinuteFrame(
-            machine_ids=frame.machine_ids,
-            groups=frame.groups,
-            start_minute=frame.start_minute + k,
-            values=frame.values[:, k : k + size],
-            rpm=frame.rpm[:, k : k + size],
-            load=frame.load[:, k : k + size],
-            running=frame.running[:, k : k + size],
-            valid_through=frame.valid_through,
-        )
-        for k in range(0, frame.minutes, size)
-    ]
+    return [frame.window(k, k + size) for k in range(0, frame.minutes, size)]
 
 
 def run(frame: MinuteFrame, size: int = 60, state: FleetState | None = None) -> list[AnomalyEvent]:
@@ -90,18 +80,7 @@ def test_each_minute_is_processed_once_whatever_the_sweep_size() -> None:
     events: list[AnomalyEvent] = []
     # Sweeps that overlap (each re-reads the last 10 minutes) process every minute once.
     for k in range(0, frame.minutes, 60):
-        lo = max(0, k - 10)
-        part = chunks(frame, frame.minutes)[0]
-        part = MinuteFrame(
-            machine_ids=part.machine_ids,
-            groups=part.groups,
-            start_minute=START + lo,
-            values=frame.values[:, lo : k + 60],
-            rpm=frame.rpm[:, lo : k + 60],
-            load=frame.load[:, lo : k + 60],
-            running=frame.running[:, lo : k + 60],
-            valid_through=frame.valid_through,
-        )
+        part = frame.window(max(0, k - 10), k + 60)
         events.extend(sweep(by_minute_overlapping, part))
     assert [(e.machine_id, e.signal, e.kind) for e in raised(events)] == [
         (e.machine_id, e.signal, e.kind) for e in raised(by_hour)
@@ -111,15 +90,8 @@ def test_each_minute_is_processed_once_whatever_the_sweep_size() -> None:
 def test_a_machine_waits_for_its_late_minutes() -> None:
     frame = synthetic_fleet(8, 2, seed=8)
     state = FleetState()
-    held = MinuteFrame(
-        machine_ids=frame.machine_ids,
-        groups=frame.groups,
-        start_minute=frame.start_minute,
-        values=frame.values,
-        rpm=frame.rpm,
-        load=frame.load,
-        running=frame.running,
-        valid_through=np.where(frame.machine_ids == 3, START + 100, frame.valid_through),
+    held = dataclasses.replace(
+        frame, valid_through=np.where(frame.machine_ids == 3, START + 100, frame.valid_through)
     )
     sweep(state, held)
     assert state.cursor[state.rows[3]] == START + 100
