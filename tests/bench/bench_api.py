@@ -140,6 +140,7 @@ def explain_history(url: str, fleet: api_dataset.Fleet) -> dict[str, Any]:
         params.DEFAULT_SIGNALS
     )
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET jit = off")  # as queries.bucketed runs it
         args = queries.bucketed_params(machine_id=machine_id, span=span)
         conn.execute(query, args)  # the first run reads the pages into the cache
         row = conn.execute(query, args).fetchone()
