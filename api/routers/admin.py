@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 
 from api.deps import AdminPrincipal, Conn
+from api.ids import INTEGER_MAX, RecordId, Version
 from api.routers import admin_crm
 from api.schemas import admin as s
 from api.schemas.admin import problems
@@ -80,8 +81,8 @@ def list_machines(
     limit: Limit = 50,
     kind: Kind | None = None,
     model: Annotated[str | None, Query(max_length=64)] = None,
-    owner_id: Annotated[int | None, Query(ge=1)] = None,
-    dealer_id: Annotated[int | None, Query(ge=1, description="servicing dealer")] = None,
+    owner_id: RecordId | None = None,
+    dealer_id: Annotated[RecordId | None, Query(description="servicing dealer")] = None,
     active: Annotated[bool | None, Query(description="omit for both")] = None,
     warranty_from: Annotated[
         date | None, Query(description="only machines under warranty on this day or later")
@@ -229,7 +230,9 @@ def _rule_set_row(conn: Conn, version: int) -> RuleSetRow:
 def list_rule_sets(
     principal: AdminPrincipal,
     conn: Conn,
-    before: Annotated[int, Query(ge=1, description="version to continue below")] = 2**31 - 1,
+    before: Annotated[
+        int, Query(ge=1, le=INTEGER_MAX, description="version to continue below")
+    ] = INTEGER_MAX,
     limit: Limit = 50,
     active: Annotated[bool | None, Query(description="omit for both")] = None,
 ) -> s.RuleSetPage:
@@ -251,7 +254,7 @@ def get_active_rule_set(principal: AdminPrincipal, conn: Conn) -> s.RuleSetDocum
 @router.get(
     "/rule-sets/{version}", summary="One rule-set version's document", responses=problems(404)
 )
-def get_rule_set(principal: AdminPrincipal, conn: Conn, version: int) -> s.RuleSetDocumentOut:
+def get_rule_set(principal: AdminPrincipal, conn: Conn, version: Version) -> s.RuleSetDocumentOut:
     active, document = versions.rule_set_document(conn, version=version)
     return s.RuleSetDocumentOut(version=version, active=active, document=document)
 
@@ -309,7 +312,7 @@ def upload_rule_set(
     " old document is loaded again under a new version; the answer is that new version.",
     responses=problems(404, 409),
 )
-def activate_rule_set(principal: AdminPrincipal, conn: Conn, version: int) -> s.RuleSetOut:
+def activate_rule_set(principal: AdminPrincipal, conn: Conn, version: Version) -> s.RuleSetOut:
     with conn.transaction():
         new_version = versions.reactivate(conn, version=version, actor=actor_of(principal))
         return _rule_set_out(_rule_set_row(conn, new_version))

@@ -8,7 +8,9 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query
 
+from api import ids
 from api.deps import AdminPrincipal, Conn
+from api.ids import RecordId
 from api.schemas import admin as s
 from api.schemas.admin import problems
 from maintenance.errors import NotFound
@@ -18,7 +20,7 @@ from maintenance.fleet import owner_records as owners
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
-After = Annotated[int, Query(ge=0, description="id to continue after (next_after)")]
+After = Annotated[ids.After, Query(description="id to continue after (next_after)")]
 Active = Annotated[bool | None, Query(description="omit for both")]
 Search = Annotated[str | None, Query(min_length=1, max_length=64, description="in name or code")]
 
@@ -70,7 +72,7 @@ def list_owners(
     after: After = 0,
     limit: Limit = 50,
     kind: owners.OwnerKind | None = None,
-    dealer_id: Annotated[int | None, Query(ge=1)] = None,
+    dealer_id: RecordId | None = None,
     active: Active = None,
     q: Search = None,
 ) -> s.OwnerPage:
@@ -83,7 +85,7 @@ def list_owners(
 
 
 @router.get("/owners/{owner_id}", summary="One owner", responses=problems(404))
-def get_owner(principal: AdminPrincipal, conn: Conn, owner_id: int) -> s.OwnerOut:
+def get_owner(principal: AdminPrincipal, conn: Conn, owner_id: RecordId) -> s.OwnerOut:
     return _owner_out(conn, owner_id)
 
 
@@ -101,7 +103,7 @@ def create_owner(principal: AdminPrincipal, conn: Conn, body: s.OwnerIn) -> s.Ow
     responses=problems(404, 409, 422),
 )
 def patch_owner(
-    principal: AdminPrincipal, conn: Conn, owner_id: int, body: s.OwnerPatch
+    principal: AdminPrincipal, conn: Conn, owner_id: RecordId, body: s.OwnerPatch
 ) -> s.OwnerOut:
     changes = body.changes()
     contacts = changes.pop("contacts", None)
@@ -144,7 +146,7 @@ def list_dealers(
 
 
 @router.get("/dealers/{dealer_id}", summary="One dealer", responses=problems(404))
-def get_dealer(principal: AdminPrincipal, conn: Conn, dealer_id: int) -> s.DealerOut:
+def get_dealer(principal: AdminPrincipal, conn: Conn, dealer_id: RecordId) -> s.DealerOut:
     return _dealer_out(found(dealers.dealer(conn, dealer_id=dealer_id), dealer_id))
 
 
@@ -163,7 +165,7 @@ def create_dealer(principal: AdminPrincipal, conn: Conn, body: s.DealerIn) -> s.
     responses=problems(404, 409, 422),
 )
 def patch_dealer(
-    principal: AdminPrincipal, conn: Conn, dealer_id: int, body: s.DealerPatch
+    principal: AdminPrincipal, conn: Conn, dealer_id: RecordId, body: s.DealerPatch
 ) -> s.DealerOut:
     changes = body.changes()
     if body.opening_hours is not None:
@@ -187,7 +189,7 @@ def list_technicians(
     conn: Conn,
     after: After = 0,
     limit: Limit = 50,
-    dealer_id: Annotated[int | None, Query(ge=1)] = None,
+    dealer_id: RecordId | None = None,
     active: Active = None,
     skill: Annotated[str | None, Query(max_length=32)] = None,
 ) -> s.TechnicianPage:
@@ -201,7 +203,9 @@ def list_technicians(
 
 
 @router.get("/technicians/{technician_id}", summary="One technician", responses=problems(404))
-def get_technician(principal: AdminPrincipal, conn: Conn, technician_id: int) -> s.TechnicianOut:
+def get_technician(
+    principal: AdminPrincipal, conn: Conn, technician_id: RecordId
+) -> s.TechnicianOut:
     row = dealers.technician(conn, technician_id=technician_id)
     return _technician_out(found(row, technician_id))
 
@@ -223,7 +227,7 @@ def create_technician(
     responses=problems(404, 422),
 )
 def patch_technician(
-    principal: AdminPrincipal, conn: Conn, technician_id: int, body: s.TechnicianPatch
+    principal: AdminPrincipal, conn: Conn, technician_id: RecordId, body: s.TechnicianPatch
 ) -> s.TechnicianOut:
     with conn.transaction():
         row = found(

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Principal
 from api.deps import Conn, DispatcherPrincipal
+from api.ids import After, RecordId
 from api.routers.tickets_out import parts_out
 from api.schemas import dispatch as s
 from api.schemas.owner import ActiveFault
@@ -160,7 +161,7 @@ def list_tickets(
     live: Annotated[bool, Query(description="only unfinished tickets")] = False,
     priority: Annotated[list[Priority] | None, Query(description="any of these")] = None,
     dealer: Annotated[str | None, Query(max_length=64, description="dealer code")] = None,
-    technician_id: int | None = None,
+    technician_id: RecordId | None = None,
     unassigned: bool = False,
     due_before: Annotated[datetime | None, Query(description="SLA due before this")] = None,
     serial: Annotated[str | None, Query(max_length=32)] = None,
@@ -202,7 +203,7 @@ def list_tickets(
     summary="One ticket with evidence, events, parts, SLA and recent telemetry",
     responses=s.problems(404),
 )
-def get_ticket(principal: DispatcherPrincipal, conn: Conn, ticket_id: int) -> s.TicketDetail:
+def get_ticket(principal: DispatcherPrincipal, conn: Conn, ticket_id: RecordId) -> s.TicketDetail:
     return _detail(conn, _scoped_ticket(conn, principal, ticket_id), datetime.now(UTC))
 
 
@@ -212,7 +213,7 @@ def get_ticket(principal: DispatcherPrincipal, conn: Conn, ticket_id: int) -> s.
     responses=s.problems(404, 409),
 )
 def assign(
-    principal: DispatcherPrincipal, conn: Conn, ticket_id: int, body: s.AssignIn
+    principal: DispatcherPrincipal, conn: Conn, ticket_id: RecordId, body: s.AssignIn
 ) -> s.TicketDetail:
     actor = _actor(conn, principal)
     with conn.transaction():
@@ -229,7 +230,7 @@ def assign(
     responses=s.problems(404, 409),
 )
 def transition(
-    principal: DispatcherPrincipal, conn: Conn, ticket_id: int, body: s.TransitionIn
+    principal: DispatcherPrincipal, conn: Conn, ticket_id: RecordId, body: s.TransitionIn
 ) -> s.TicketDetail:
     if body.resolution is not None and body.to is not Status.RESOLVED:
         raise Invalid(f"a resolution is given when resolving, not when moving to {body.to}")
@@ -264,7 +265,7 @@ def transition(
     responses=s.problems(404),
 )
 def add_note(
-    principal: DispatcherPrincipal, conn: Conn, ticket_id: int, body: s.NoteIn
+    principal: DispatcherPrincipal, conn: Conn, ticket_id: RecordId, body: s.NoteIn
 ) -> s.TicketDetail:
     actor = _actor(conn, principal)
     with conn.transaction():
@@ -288,11 +289,11 @@ def _parts_out(p: parts_requests.PartsRequest) -> s.PartsRequestDetail:
 def list_parts(
     principal: DispatcherPrincipal,
     conn: Conn,
-    ticket_id: int,
+    ticket_id: RecordId,
     status: Annotated[
         list[parts_requests.RequestStatus] | None, Query(description="any of these")
     ] = None,
-    after: Annotated[int, Query(ge=0, description="request id to continue after")] = 0,
+    after: Annotated[After, Query(description="request id to continue after")] = 0,
     limit: Limit = 50,
 ) -> s.PartsPage:
     _scoped_ticket(conn, principal, ticket_id)
@@ -315,7 +316,7 @@ def list_parts(
     responses=s.problems(404, 409),
 )
 def request_part(
-    principal: DispatcherPrincipal, conn: Conn, ticket_id: int, body: s.PartsRequestIn
+    principal: DispatcherPrincipal, conn: Conn, ticket_id: RecordId, body: s.PartsRequestIn
 ) -> s.PartsRequestDetail:
     actor = _actor(conn, principal)
     with conn.transaction():
@@ -381,7 +382,7 @@ def list_technicians(
     dealer: Annotated[str | None, Query(max_length=64, description="dealer code")] = None,
     skill: Annotated[str | None, Query(max_length=32)] = None,
     active: Annotated[bool | None, Query(description="omit for both")] = None,
-    after: Annotated[int, Query(ge=0, description="technician id to continue after")] = 0,
+    after: Annotated[After, Query(description="technician id to continue after")] = 0,
     limit: Limit = 50,
 ) -> s.TechnicianLoadPage:
     dealer_id = principal.dealer_id
@@ -409,7 +410,7 @@ def list_technicians(
     " spend, satisfaction and grade are the owner's as a whole.",
     responses=s.problems(404),
 )
-def get_customer(principal: DispatcherPrincipal, conn: Conn, owner_id: int) -> s.CustomerOut:
+def get_customer(principal: DispatcherPrincipal, conn: Conn, owner_id: RecordId) -> s.CustomerOut:
     crm_scope.check_owner_in_scope(conn, owner_id=owner_id, dealer_id=principal.dealer_id)
     view = crm.customer_view(conn, owner_id=owner_id, now=datetime.now(UTC))
     machines, open_tickets, history = view.machines, view.open_tickets, view.service_history

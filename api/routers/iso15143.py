@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
+from api import problems
 from api.auth import Principal, Role
 from api.deps import Conn, get_principal
 from api.iso15143 import queries
@@ -41,13 +42,25 @@ from api.iso15143.documents import (
 from api.iso15143.render import to_xml, wants_xml
 from maintenance.errors import Invalid, NotFound
 
-router = APIRouter(prefix="/iso15143", tags=["iso15143"])
+# No 403: every role may call, each scoped to its own machines.
+router = APIRouter(
+    prefix="/iso15143", tags=["iso15143"], responses=problems.responses(401, 422, 429)
+)
 
 Caller = Annotated[Principal, Depends(get_principal)]
-_MEDIA = {
-    "application/json": {"description": "the ISO 15143-3 document as JSON"},
-    "application/xml": {"description": "the same document as ISO 15143-3 XML"},
+_DOCUMENT: Final[dict[int | str, dict[str, Any]]] = {
+    200: {
+        "description": "the ISO 15143-3 document: JSON, or XML when Accept prefers it",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/xml": {"schema": {"type": "string"}},
+        },
+    }
 }
+_NOT_FOUND: Final = problems.responses(
+    404,
+    why={404: "no such machine in the key's scope, data item or page (the detail says which)"},
+)
 
 
 def scope_for(principal: Principal) -> queries.Scope:
@@ -88,7 +101,7 @@ def _fleet(request: Request, principal: Principal, conn: Conn, page: int) -> Res
     return _respond(request, doc)
 
 
-@router.get("/Fleet", summary="Fleet snapshot, first page", responses={200: {"content": _MEDIA}})
+@router.get("/Fleet", summary="Fleet snapshot, first page", responses=_DOCUMENT)
 def fleet_first_page(request: Request, principal: Caller, conn: Conn) -> Response:
     return _fleet(request, principal, conn, 1)
 
@@ -96,7 +109,7 @@ def fleet_first_page(request: Request, principal: Caller, conn: Conn) -> Respons
 @router.get(
     "/Fleet/{pageNumber}",
     summary="Fleet snapshot: each machine's header and newest value of each element",
-    responses={200: {"content": _MEDIA}},
+    responses=_DOCUMENT | _NOT_FOUND,
 )
 def fleet_page(request: Request, principal: Caller, conn: Conn, pageNumber: str) -> Response:
     return _fleet(request, principal, conn, _page_number(pageNumber))
@@ -105,7 +118,7 @@ def fleet_page(request: Request, principal: Caller, conn: Conn, pageNumber: str)
 @router.get(
     "/Fleet/Equipment/ID/{id}",
     summary="Single-element snapshot of one machine, by IronLink serial or PIN",
-    responses={200: {"content": _MEDIA}},
+    responses=_DOCUMENT | _NOT_FOUND,
 )
 def equipment(request: Request, principal: Caller, conn: Conn, id: str) -> Response:
     row = queries.equipment_snapshot(conn, scope=scope_for(principal), equipment_id=id)
@@ -163,7 +176,7 @@ def _series_href(
 @router.get(
     "/Fleet/Equipment/ID/{id}/{dataItem}/{startDateUTC}/{endDateUTC}",
     summary="Time series of one element, first page",
-    responses={200: {"content": _MEDIA}},
+    responses=_DOCUMENT | _NOT_FOUND,
 )
 def series_first_page(
     request: Request,
@@ -190,7 +203,7 @@ def series_first_page(
     "/Fleet/Equipment/ID/{id}/{dataItem}/{startDateUTC}/{endDateUTC}/{pageNumber}",
     summary="Time series of one element (Locations, CumulativeOperatingHours, "
     "CumulativeIdleHours, FuelRemainingRatio, DEFRemaining, EngineCondition, Faults)",
-    responses={200: {"content": _MEDIA}},
+    responses=_DOCUMENT | _NOT_FOUND,
 )
 def series_page(
     request: Request,

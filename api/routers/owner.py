@@ -13,8 +13,10 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Query, Response
 
+from api import problems
 from api.deps import Conn, OwnerPrincipal
 from api.history import params, queries
+from api.ids import RecordId
 from api.routers.tickets_out import tickets_out
 from api.schemas.owner import (
     ActiveFault,
@@ -23,7 +25,6 @@ from api.schemas.owner import (
     MachineOut,
     MachinePage,
     MachineTelemetryOut,
-    Problem,
     RatingIn,
     RatingOut,
     ServiceDueOut,
@@ -46,28 +47,16 @@ from maintenance.tickets.model import Status
 from telemetry.signals import BY_NAME
 from telemetry.wire import Kind
 
-_PROBLEM_TEXT: Final = {
-    401: "no bearer API key, or an unknown or revoked one",
+_WHY: Final = {
     403: "the key is not an owner key",
     404: "no such machine or ticket among the owner's (another owner's answers the same)",
-    409: "the request conflicts with the record's state",
-    422: "a parameter or the body is invalid; `detail` (and `errors`) say which and why",
-    429: "the key's rate limit is spent; retry after the Retry-After header's seconds",
 }
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        s: {
-            "model": Problem,
-            "description": _PROBLEM_TEXT[s],
-            "content": {"application/problem+json": {"schema": {"$ref": _PROBLEM_REF}}},
-        }
-        for s in statuses
-    }
+    return problems.responses(*statuses, why=_WHY)
 
 
-_PROBLEM_REF: Final = "#/components/schemas/Problem"
 router = APIRouter(prefix="/v1/owner", tags=["owner"], responses=_problems(401, 403, 422, 429))
 ABOUT_RECORD: Final = _problems(404)
 
@@ -341,7 +330,7 @@ def request_machine_service(
 def list_tickets(
     principal: OwnerPrincipal,
     conn: Conn,
-    before: Annotated[int, Query(ge=1, description="ticket id to continue before")] = 2**62,
+    before: Annotated[RecordId, Query(description="ticket id to continue before")] = 2**62,
     limit: Limit = 50,
     status: Annotated[list[Status] | None, Query(description="any of these; repeat")] = None,
     serial: Annotated[str | None, Query(max_length=32, description="one machine's")] = None,
@@ -367,7 +356,7 @@ def list_tickets(
     summary="One of the owner's tickets with its parts and history",
     responses=ABOUT_RECORD,
 )
-def get_ticket(principal: OwnerPrincipal, conn: Conn, ticket_id: int) -> TicketDetailOut:
+def get_ticket(principal: OwnerPrincipal, conn: Conn, ticket_id: RecordId) -> TicketDetailOut:
     row = _own_ticket(conn, principal.owner_id, ticket_id)
     base = tickets_out(conn, [row])[0]
     history = [
@@ -397,7 +386,9 @@ def get_ticket(principal: OwnerPrincipal, conn: Conn, ticket_id: int) -> TicketD
     summary="Rate a resolved or closed ticket, once (1 to 5, with a comment)",
     responses=_problems(404, 409),
 )
-def rate_ticket(principal: OwnerPrincipal, conn: Conn, ticket_id: int, body: RatingIn) -> RatingOut:
+def rate_ticket(
+    principal: OwnerPrincipal, conn: Conn, ticket_id: RecordId, body: RatingIn
+) -> RatingOut:
     assert principal.owner_id is not None
     with conn.transaction():
         lifecycle.rate(

@@ -11,44 +11,24 @@ from typing import Annotated, Any, ClassVar, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.ids import RecordId
+from api.problems import responses
 from maintenance.fleet.owner_records import OwnerKind
 from telemetry.wire import Kind
 
 # --- Problems ------------------------------------------------------------------------------------
 
-
-class Problem(BaseModel):
-    """RFC 9457 problem details, as api/problems.py renders every error."""
-
-    type: str = Field(examples=["https://ironlink.dev/problems/conflict"])
-    title: str = Field(examples=["Conflict"])
-    status: int = Field(examples=[409])
-    detail: str = Field(
-        examples=["a machine with this serial exists: Key (serial)=(T-1001) already exists."]
-    )
-    errors: list[dict[str, Any]] | None = Field(
-        default=None, description="per-field reasons, for invalid-request problems"
-    )
-
-
 _WHY: Final = {
-    401: "no, unknown or revoked API key",
     403: "the key is not an admin key",
     404: "no such record",
     409: "a duplicate (code, serial, PIN) or a change the record's state refuses",
     422: "invalid input; the detail (and `errors`) names the field and the reason",
-    429: "the key's rate limit is spent; retry after Retry-After seconds",
     503: "the broker's password or ACL file could not be written; nothing changed",
 }
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries documenting problem+json answers."""
-    schema = Problem.model_json_schema()
-    return {
-        s: {"description": _WHY[s], "content": {"application/problem+json": {"schema": schema}}}
-        for s in statuses
-    }
+    return responses(*statuses, why=_WHY)
 
 
 # --- Shared field types ---------------------------------------------------------------------------
@@ -58,7 +38,7 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()./-]+$")]
 Region = Annotated[str, Field(max_length=64)]
-Id = Annotated[int, Field(ge=1)]
+Id = RecordId
 # The machines.serial CHECK: the serial is a topic level and the broker user name.
 Serial = Annotated[
     str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$", examples=["T-1001"], description="serial")

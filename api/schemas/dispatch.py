@@ -8,43 +8,22 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
+from api.ids import INTEGER_MAX, RecordId
+from api.problems import responses
 from api.schemas.owner import ActiveFault, PartsRequestOut, TicketOut
 from maintenance.rules.model import Priority
 from maintenance.tickets.model import Status
 
 # --- Problems (RFC 9457), for the OpenAPI document ------------------------------------------------
 
-
-class Problem(BaseModel):
-    type: str = Field(examples=["https://ironlink.dev/problems/invalid-transition"])
-    title: str = Field(examples=["Conflict"])
-    status: int = Field(examples=[409])
-    detail: str = Field(
-        examples=["a closed ticket cannot become in_progress; from closed: nothing (it is final)"]
-    )
-    errors: list[dict[str, Any]] | None = Field(
-        default=None, description="validation errors, for invalid-request problems"
-    )
-
-
 _WHY: Final = {
-    401: "no, unknown or revoked API key",
-    403: "the key's role may not use this route",
+    403: "the key is not a dispatcher or admin key",
     404: "no such record in the key's scope (another dealer's record answers the same)",
-    409: "the record's state refuses the change (the detail names why)",
-    422: "the request or the change it asks for is invalid (the detail names why)",
-    429: "the key's rate limit is spent; retry after Retry-After seconds",
 }
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries documenting problem+json answers (inline schema: no JSON body here is
-    application/json)."""
-    schema = Problem.model_json_schema()
-    return {
-        s: {"description": _WHY[s], "content": {"application/problem+json": {"schema": schema}}}
-        for s in statuses
-    }
+    return responses(*statuses, why=_WHY)
 
 
 # --- Tickets --------------------------------------------------------------------------------------
@@ -131,7 +110,7 @@ class TicketDetail(DispatchTicketOut):
 
 
 class AssignIn(BaseModel):
-    technician_id: int
+    technician_id: RecordId
 
 
 class TransitionIn(BaseModel):
@@ -145,7 +124,10 @@ class TransitionIn(BaseModel):
     scheduled_for: datetime | None = Field(
         default=None, description="the visit; required when `to` is scheduled"
     )
-    labour_h: float = Field(default=0.0, ge=0, description="when resolving: hours of labour")
+    # service_records.labour_h is numeric(6, 2): anything above would overflow it (a 500).
+    labour_h: float = Field(
+        default=0.0, ge=0, le=9999.99, description="when resolving: hours of labour"
+    )
     engine_hours: float | None = Field(
         default=None, ge=0, description="when resolving: the hour meter, if read on site"
     )
@@ -160,7 +142,7 @@ class NoteIn(BaseModel):
 
 class PartsRequestIn(BaseModel):
     part_no: str = Field(min_length=1, max_length=64)
-    qty: int = Field(default=1, ge=1)
+    qty: int = Field(default=1, ge=1, le=INTEGER_MAX)
     description: str = Field(default="", max_length=200)
 
 

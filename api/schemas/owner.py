@@ -67,19 +67,6 @@ class TicketPage(BaseModel):
     next_before: int | None
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details, as every error of this API is answered
-    (media type application/problem+json)."""
-
-    type: str = Field(examples=["https://ironlink.dev/problems/not-found"])
-    title: str = Field(examples=["Not Found"])
-    status: int = Field(examples=[404])
-    detail: str = Field(examples=["no machine 'T-0001'"])
-    errors: list[dict[str, object]] | None = Field(
-        default=None, description="request validation only: each failing field and why"
-    )
-
-
 class SignalSeries(BaseModel):
     """One signal's statistics per bucket, aligned with MachineTelemetryOut.buckets; null where no
     reading in the bucket had the signal."""

@@ -25,6 +25,13 @@ CONFLICTS: Final = {
 }
 
 
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        found: dict[str, Any] = DOC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        return found
+    return schema
+
+
 def _ids() -> list[str]:
     return [f"{m} {p}" for m, p, _ in OPERATIONS]
 
@@ -66,7 +73,7 @@ def test_problems_are_documented_as_problem_json(
     assert problems == expected
     for code in problems:
         (media,) = op["responses"][code]["content"]
-        schema = op["responses"][code]["content"][media]["schema"]
+        schema = _resolve(op["responses"][code]["content"][media]["schema"])
         assert media == "application/problem+json"
         assert {"type", "title", "status", "detail"} <= set(schema["properties"])
 

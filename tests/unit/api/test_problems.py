@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import psycopg
 import pytest
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.testclient import TestClient
@@ -54,6 +55,15 @@ def _app() -> FastAPI:
     @app.get("/boom")
     def boom() -> None:
         raise RuntimeError("password=hunter2 at /srv/ironlink/api/secret.py")
+
+    @app.get("/nul")
+    def nul() -> None:
+        # What psycopg raises, before sending, for a text parameter holding U+0000.
+        raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
+    @app.get("/overflow")
+    def overflow() -> None:
+        raise psycopg.errors.NumericValueOutOfRange("bigint out of range")
 
     @app.get("/typed")
     def typed(limit: Annotated[int, Query(ge=1)]) -> None:
@@ -132,3 +142,31 @@ def test_a_request_without_a_key_is_refused_before_any_database_work() -> None:
     response = client.get("/v1/owner/machines")
     _assert_problem(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_every_documented_error_is_problem_json_with_its_headers() -> None:
+    doc = create_app(load({})).openapi()
+    assert "HTTPValidationError" not in doc["components"]["schemas"], "a 422 not ours documented"
+    assert {"type", "title", "status", "detail"} <= set(
+        doc["components"]["schemas"]["Problem"]["properties"]
+    )
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            for code, response in op["responses"].items():
+                if code.startswith("2"):
+                    continue
+                where = f"{method.upper()} {path} {code}"
+                assert list(response["content"]) == ["application/problem+json"], where
+                schema = response["content"]["application/problem+json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Problem"}, where
+                header = {"401": "WWW-Authenticate", "429": "Retry-After"}.get(code)
+                assert header is None or response["headers"][header]["required"], where
+            if path.startswith(("/v1/", "/iso15143/")):
+                assert {"401", "422", "429"} <= set(op["responses"]), f"{method} {path}"
+
+
+def test_text_with_nul_is_422_and_other_data_errors_stay_500() -> None:
+    client = TestClient(_app(), raise_server_exceptions=False)
+    body = _assert_problem(client.get("/nul"), 422)
+    assert "NUL" in str(body["detail"])
+    _assert_problem(client.get("/overflow"), 500)
