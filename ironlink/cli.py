@@ -154,6 +154,24 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reorder_chunks(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+    from telemetry.chunk_reorder import reorder_due
+
+    limit = {} if args.max is None else {"max_chunks": args.max}
+    with connect(settings.database_url) as conn:
+        done = reorder_due(conn, now=datetime.now(UTC), **limit)
+    for r in done:
+        again = f", rewrite {r.reorders}" if r.reorders > 1 else ""
+        print(
+            f"{r.chunk} ({r.hypertable} {r.range_start:%Y-%m-%d %H:%M} .. "
+            f"{r.range_end:%Y-%m-%d %H:%M}): {r.took_s:.1f} s,"
+            f" {r.heap_bytes_before / 2**20:.1f} -> {r.heap_bytes / 2**20:.1f} MiB{again}"
+        )
+    print(f"chunks reordered: {len(done)}")
+    return 0
+
+
 def _cli_actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -442,6 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-every-s", type=float, default=60.0)
     p.add_argument("--silence-every-s", type=float, default=300.0)
     p.set_defaults(func=cmd_scheduler)
+    p = sub.add_parser(
+        "reorder-chunks",
+        help="rewrite finished telemetry chunks in (machine, time) order, oldest first, once",
+    )
+    p.add_argument("--max", type=int, help="chunks at most (default: the hourly job's)")
+    p.set_defaults(func=cmd_reorder_chunks)
     p = sub.add_parser("rules", help="rule sets in the database: load a new version, show them")
     rules = p.add_subparsers(dest="rules_command", required=True)
     p = rules.add_parser("load", help="validate a YAML/JSON rule file and make it the active set")

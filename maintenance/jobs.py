@@ -15,7 +15,7 @@ from maintenance.crm.customer import grade_all
 from maintenance.evaluate import RuleSource, current_rules, run_rules, without_silence
 from maintenance.fleet import repo as fleet
 from maintenance.rules.model import Silence
-from telemetry import reader
+from telemetry import chunk_reorder, reader
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,19 @@ def customer_grading(pool: ConnectionPool) -> None:
         log.info("customer grading: %d owners graded", len(grades))
 
 
+def chunk_reorder_job(pool: ConnectionPool) -> None:
+    """Finished chunks of readings and faults rewritten in (machine, time) order, a few per run
+    (telemetry.chunk_reorder); what TimescaleDB's reorder policy does outside the Apache build."""
+    with pool.connection() as conn:
+        done = chunk_reorder.reorder_due(conn, now=datetime.now(UTC))
+        if done:
+            log.info(
+                "chunk reorder: %d chunks in %.1f s",
+                len(done),
+                sum(r.took_s for r in done),
+            )
+
+
 def job_table(
     pool: ConnectionPool,
     rules: RuleSource,
@@ -106,6 +119,7 @@ def job_table(
     silence_every_s: float = 300.0,
     anomaly_every_s: float = 60.0,
     grading_every_s: float = 86_400.0,
+    reorder_every_s: float = 3_600.0,
 ) -> list[Job]:
     sweeper = FleetSweeper()  # the detector's learned state lives as long as the scheduler
     return [
@@ -113,4 +127,5 @@ def job_table(
         Job("silence-sweep", silence_every_s, lambda: silence_sweep(pool, rules)),
         Job("anomaly-sweep", anomaly_every_s, lambda: anomaly_sweep(pool, sweeper)),
         Job("customer-grading", grading_every_s, lambda: customer_grading(pool)),
+        Job("chunk-reorder", reorder_every_s, lambda: chunk_reorder_job(pool)),
     ]
