@@ -47,6 +47,15 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = DEFAULT_API_PORT
     log_level: str = "INFO"
+    # Alert e-mail goes through this relay (a local MTA or the provider's submission port).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "IronLink Alerts <alerts@ironlink.invalid>"
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    # Per webhook request or SMTP conversation step; a slower receiver is retried later.
+    alert_timeout_s: float = 10.0
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -100,6 +109,8 @@ def load(environ: Mapping[str, str]) -> Settings:
         errors.append("IRONLINK_INGEST_BATCH_MAX must be within 1..32000 (MQTT receive maximum)")
     if settings.ingest_flush_s <= 0:
         errors.append("IRONLINK_INGEST_FLUSH_S must be positive")
+    if settings.alert_timeout_s <= 0:
+        errors.append("IRONLINK_ALERT_TIMEOUT_S must be positive")
     if errors:
         raise SettingsError("; ".join(errors))
     return settings

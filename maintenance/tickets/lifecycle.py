@@ -1,5 +1,6 @@
 """Ticket state changes: status transitions with their side effects, assignment, notes, the owner's
-rating. Each writes a ticket_events row (who, when, what) in the caller's transaction.
+rating. Each writes a ticket_events row (who, when, what) and the alerts it causes (INSERT_EVENT)
+in the caller's transaction.
 
 Concurrency: a change locks the ticket row (`FOR UPDATE`) and reads its status from that same
 statement, so of two transactions changing one ticket the second waits, then sees the first's
@@ -19,6 +20,7 @@ from typing import Final, LiteralString, TypeAlias
 import psycopg
 from psycopg.rows import class_row
 
+from maintenance.alerts import outbox
 from maintenance.errors import AlreadyRated, Conflict, Invalid, NotFound
 from maintenance.parts import repo as parts
 from maintenance.tickets import policy
@@ -60,10 +62,18 @@ class Transitioned:
     service_record_id: int | None
 
 
-INSERT_EVENT: Final[LiteralString] = """
-INSERT INTO ticket_events (ticket_id, at, actor, kind, detail)
-VALUES (%(ticket_id)s, %(at)s, %(actor)s, %(kind)s, %(detail)s::jsonb)
+# Every ticket event is written by this statement, and writes its alerts to the outbox in the
+# same statement (maintenance.alerts.outbox.ENQUEUE_FOR_TICKET_EVENT).
+INSERT_EVENT: Final[LiteralString] = (
+    """
+WITH e AS (
+    INSERT INTO ticket_events (ticket_id, at, actor, kind, detail)
+    VALUES (%(ticket_id)s, %(at)s, %(actor)s, %(kind)s, %(detail)s::jsonb)
+    RETURNING id, ticket_id, at, actor, kind, detail
+)
 """
+    + outbox.ENQUEUE_FOR_TICKET_EVENT
+)
 SET_ASSIGNEE: Final[LiteralString] = """
 UPDATE tickets SET assigned_technician_id = %(technician_id)s, assigned_at = %(at)s
 WHERE id = %(ticket_id)s

@@ -1,0 +1,139 @@
+"""Alert vocabulary and the values that cross the outbox's module boundaries. No I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, time
+from uuid import UUID
+
+import msgspec
+
+from maintenance.rules.model import Priority
+
+
+class AlertKind(enum.StrEnum):
+    """What happened to a ticket, as recipients subscribe to it. The ticket events behind each
+    kind are chosen in maintenance.alerts.outbox.ENQUEUE_FOR_TICKET_EVENT."""
+
+    OPENED = "opened"
+    ESCALATED = "escalated"  # priority raised (a sustained anomaly, the SLA job)
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+    REOPENED = "reopened"
+    SLA_NEAR = "sla_near"
+    SLA_BREACHED = "sla_breached"
+
+
+class Channel(enum.StrEnum):
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class Audience(enum.StrEnum):
+    OWNER = "owner"
+    DEALER = "dealer"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A local wall-clock span in `timezone` (IANA name); start > end spans midnight."""
+
+    start: time
+    end: time
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    owner_id: int | None
+    dealer_id: int | None
+    channel: Channel
+    target: str
+    event_kinds: list[AlertKind]
+    quiet: QuietHours | None
+    active: bool
+
+
+# The payload snapshot the outbox SQL builds with each event (jsonb), decoded and checked here.
+class EventPart(msgspec.Struct, frozen=True):
+    id: int
+    kind: AlertKind
+    at: datetime
+    actor: str
+    note: str | None = None
+
+
+class TicketPart(msgspec.Struct, frozen=True):
+    id: int
+    title: str
+    kind: str
+    rule_key: str
+    priority: Priority
+    status: str
+    opened_at: datetime
+    sla_due_at: datetime
+
+
+class MachinePart(msgspec.Struct, frozen=True):
+    serial: str
+    kind: str
+    model: str
+
+
+class PartyPart(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    code: str | None = None
+
+
+class Payload(msgspec.Struct, frozen=True):
+    event: EventPart
+    ticket: TicketPart
+    machine: MachinePart
+    owner: PartyPart
+    dealer: PartyPart
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An outbox row a deliverer holds the lease on. `attempts` counts this one: it is the
+    fencing token the deliverer's outcome is recorded against."""
+
+    id: int
+    idempotency_key: UUID
+    kind: AlertKind
+    priority: Priority
+    payload: dict[str, object]
+    attempts: int
+    created_at: datetime
+    channel: Channel
+    target: str
+    secret: str | None
+    quiet: QuietHours | None
+    active: bool
+
+
+# What a channel reports for one attempt.
+@dataclass(frozen=True, slots=True)
+class Sent:
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    error: str
+    # The receiver said no for a reason a retry will not change (4xx other than 408/429, SMTP 5xx).
+    permanent: bool = False
+    # The receiver asked for this delay (Retry-After); a retry waits at least this long.
+    retry_after_s: float | None = None
+
+
+Outcome = Sent | Failed

@@ -1,0 +1,127 @@
+"""Alert subscriptions of owners and dealers: create, list, switch off. In the caller's
+transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import time
+from typing import Final, LiteralString, TypeAlias
+
+import psycopg
+
+from maintenance.alerts import policy
+from maintenance.alerts.model import AlertKind, Audience, Channel, QuietHours, Subscription
+from maintenance.errors import Conflict, Invalid, NotFound
+
+Conn: TypeAlias = psycopg.Connection[tuple[object, ...]]
+
+# HMAC keys shorter than this are guessable; the table's CHECK says the same.
+MIN_SECRET_CHARS: Final = 16
+
+INSERT_SUBSCRIPTION: Final[LiteralString] = """
+INSERT INTO alert_subscriptions (owner_id, dealer_id, channel, target, secret, event_kinds,
+                                 quiet_start, quiet_end, timezone)
+VALUES (%(owner_id)s, %(dealer_id)s, %(channel)s, %(target)s, %(secret)s, %(event_kinds)s,
+        %(quiet_start)s, %(quiet_end)s, %(timezone)s)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+RECIPIENT_EXISTS: Final[LiteralString] = """
+SELECT (SELECT count(*) FROM owners WHERE id = %(owner_id)s)
+     + (SELECT count(*) FROM dealers WHERE id = %(dealer_id)s)
+"""
+SUBSCRIPTIONS: Final[LiteralString] = """
+SELECT id, owner_id, dealer_id, channel, target, event_kinds, quiet_start, quiet_end, timezone,
+       active
+FROM alert_subscriptions
+WHERE (%(owner_id)s::bigint IS NULL OR owner_id = %(owner_id)s)
+  AND (%(dealer_id)s::bigint IS NULL OR dealer_id = %(dealer_id)s)
+ORDER BY id
+"""
+DEACTIVATE: Final[LiteralString] = (
+    "UPDATE alert_subscriptions SET active = false WHERE id = %(id)s RETURNING id"
+)
+
+
+def subscribe(
+    conn: Conn,
+    *,
+    audience: Audience,
+    recipient_id: int,
+    channel: Channel,
+    target: str,
+    secret: str | None = None,
+    event_kinds: Iterable[str] | None = None,
+    quiet: QuietHours | None = None,
+) -> int:
+    """A new active subscription; its kinds default to the audience's (policy.DEFAULT_KINDS).
+    Raises Invalid (target, secret, kinds, zone), NotFound (recipient) or Conflict (the recipient
+    has this channel and target already)."""
+    kinds = policy.kinds_for(audience, event_kinds)
+    target = target.strip()
+    if channel is Channel.WEBHOOK:
+        if not target.startswith(("http://", "https://")):
+            raise Invalid(f"a webhook target is an http(s) URL, got {target!r}")
+        if secret is None or len(secret) < MIN_SECRET_CHARS:
+            raise Invalid(f"a webhook needs a signing secret of at least {MIN_SECRET_CHARS} chars")
+    elif target.count("@") != 1 or any(c.isspace() for c in target):
+        raise Invalid(f"not an e-mail address: {target!r}")
+    if quiet is not None:
+        policy.zone(quiet.timezone)
+    ids = {
+        "owner_id": recipient_id if audience is Audience.OWNER else None,
+        "dealer_id": recipient_id if audience is Audience.DEALER else None,
+    }
+    found = conn.execute(RECIPIENT_EXISTS, ids).fetchone()
+    if found is None or found[0] != 1:
+        raise NotFound(f"{audience} {recipient_id} does not exist")
+    row = conn.execute(
+        INSERT_SUBSCRIPTION,
+        {
+            **ids,
+            "channel": str(channel),
+            "target": target,
+            "secret": secret if channel is Channel.WEBHOOK else None,
+            "event_kinds": [str(k) for k in kinds],
+            "quiet_start": quiet.start if quiet else None,
+            "quiet_end": quiet.end if quiet else None,
+            "timezone": quiet.timezone if quiet else "UTC",
+        },
+    ).fetchone()
+    if row is None:
+        raise Conflict(
+            f"{audience} {recipient_id} already has a {channel} subscription to {target}"
+        )
+    subscription_id = row[0]
+    assert isinstance(subscription_id, int)
+    return subscription_id
+
+
+def subscriptions(
+    conn: Conn, *, owner_id: int | None = None, dealer_id: int | None = None
+) -> list[Subscription]:
+    out: list[Subscription] = []
+    rows = conn.execute(SUBSCRIPTIONS, {"owner_id": owner_id, "dealer_id": dealer_id})
+    for sid, owner, dealer, channel, target, kinds, q_start, q_end, tz, active in rows:
+        quiet = None
+        if isinstance(q_start, time) and isinstance(q_end, time):
+            quiet = QuietHours(q_start, q_end, str(tz))
+        out.append(
+            Subscription(
+                id=int(sid),  # type: ignore[call-overload]
+                owner_id=int(owner) if owner is not None else None,  # type: ignore[call-overload]
+                dealer_id=int(dealer) if dealer is not None else None,  # type: ignore[call-overload]
+                channel=Channel(str(channel)),
+                target=str(target),
+                event_kinds=[AlertKind(k) for k in kinds],  # type: ignore[attr-defined]
+                quiet=quiet,
+                active=bool(active),
+            )
+        )
+    return out
+
+
+def deactivate(conn: Conn, *, subscription_id: int) -> None:
+    """Off for new events; its pending rows are given up at their next claim."""
+    if conn.execute(DEACTIVATE, {"id": subscription_id}).fetchone() is None:
+        raise NotFound(f"subscription {subscription_id} does not exist")
