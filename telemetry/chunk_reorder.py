@@ -9,10 +9,12 @@ fewer pages.
 The trade-off: CLUSTER holds an ACCESS EXCLUSIVE lock on that one chunk while it copies it
 (seconds for a day of a large fleet) and needs room for a second copy of it meanwhile. A late
 reading for that day waits for the lock (ingest acknowledges after commit, so nothing is lost),
-and so does a read of that chunk. A lock that cannot be had within LOCK_TIMEOUT is given up and
-the chunk is tried again on the next run, so the job never queues in front of readers behind a
-long query. A chunk that receives late rows after its rewrite is merely a little less ordered
-(they are appended at its end); once its heap has grown by REGROWTH it is rewritten again.
+and so does a read of that chunk, and any query on the hypertable run from a generic (prepared)
+plan, which locks every chunk before it excludes those outside its range. A lock that cannot be
+had within LOCK_TIMEOUT is given up and the chunk is tried again on the next run, so the job
+never queues in front of readers behind a long query. A chunk that receives late rows after its
+rewrite is merely a little less ordered (they are appended at its end); once its heap has grown
+by REGROWTH it is rewritten again.
 """
 
 from __future__ import annotations
@@ -132,10 +134,10 @@ HEAP_BYTES: Final[LiteralString] = "SELECT pg_relation_size(%(chunk)s::regclass)
 RECORD: Final[LiteralString] = """
 INSERT INTO reordered_chunks AS r (chunk, hypertable, range_start, range_end, reordered_at,
                                    heap_bytes, took_s)
-VALUES (%(chunk)s, %(hypertable)s, %(range_start)s, %(range_end)s, now(), %(heap_bytes)s,
-        %(took_s)s)
+VALUES (%(chunk)s, %(hypertable)s, %(range_start)s, %(range_end)s, clock_timestamp(),
+        %(heap_bytes)s, %(took_s)s)
 ON CONFLICT (chunk) DO UPDATE
-SET reordered_at = now(), reorders = r.reorders + 1, heap_bytes = excluded.heap_bytes,
+SET reordered_at = clock_timestamp(), reorders = r.reorders + 1, heap_bytes = excluded.heap_bytes,
     took_s = excluded.took_s
 RETURNING reorders
 """
