@@ -15,10 +15,15 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ironlink import broker_auth, migrate
 from ironlink import log as logsetup
 from ironlink.settings import Settings, SettingsError, load
+
+if TYPE_CHECKING:
+    from maintenance.alerts.channels import Sender
+    from maintenance.alerts.model import Channel
 
 log = logging.getLogger("ironlink")
 
@@ -147,10 +152,89 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
             ActiveRules(),
             sweep_every_s=args.sweep_every_s,
             silence_every_s=args.silence_every_s,
+            alert_senders=_alert_senders(settings),
         )
         scheduler.run(settings.database_url, jobs, stop=stop)
     finally:
         pool.close()
+    return 0
+
+
+def _alert_senders(settings: Settings) -> dict[Channel, Sender]:
+    from maintenance.alerts.delivery import senders
+
+    return senders(
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        smtp_sender=settings.smtp_sender,
+        timeout_s=settings.alert_timeout_s,
+        smtp_starttls=settings.smtp_starttls,
+        smtp_user=settings.smtp_user,
+        smtp_password=settings.smtp_password,
+    )
+
+
+def cmd_alerts_deliver(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+    from maintenance.alerts.delivery import deliver_due
+
+    with connect(settings.database_url) as conn:
+        run = deliver_due(conn, now=datetime.now(UTC), senders=_alert_senders(settings))
+    print(
+        f"alerts: {run.delivered} delivered, {run.retried} to retry, {run.dead} dead,"
+        f" {run.deferred} deferred (quiet hours)"
+    )
+    return 0
+
+
+def cmd_alerts_subscribe(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+    from maintenance.alerts import policy, subscriptions
+    from maintenance.alerts.model import Audience, Channel
+    from maintenance.errors import DomainError
+
+    audience = Audience.OWNER if args.owner else Audience.DEALER
+    channel = Channel.WEBHOOK if args.webhook else Channel.EMAIL
+    try:
+        quiet = policy.parse_quiet(args.quiet, timezone=args.timezone) if args.quiet else None
+        kinds = [k for k in args.kinds.split(",") if k.strip()] if args.kinds else None
+        with connect(settings.database_url) as conn, conn.transaction():
+            recipient = subscriptions.recipient_id(
+                conn, audience=audience, ref=args.owner or args.dealer
+            )
+            sid = subscriptions.subscribe(
+                conn,
+                audience=audience,
+                recipient_id=recipient,
+                channel=channel,
+                target=args.webhook or args.email,
+                secret=args.secret or os.environ.get("IRONLINK_WEBHOOK_SECRET"),
+                event_kinds=kinds,
+                quiet=quiet,
+            )
+    except DomainError as exc:
+        print(f"ironlink alerts subscribe: {exc}", file=sys.stderr)
+        return 2
+    print(f"subscription {sid}: {audience} {recipient} by {channel}")
+    return 0
+
+
+def cmd_alerts_list(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+    from maintenance.alerts import subscriptions
+
+    with connect(settings.database_url) as conn:
+        rows = subscriptions.subscriptions(conn)
+    for s in rows:
+        who = f"owner {s.owner_id}" if s.owner_id is not None else f"dealer {s.dealer_id}"
+        quiet = (
+            f" quiet {s.quiet.start:%H:%M}-{s.quiet.end:%H:%M} {s.quiet.timezone}"
+            if s.quiet
+            else ""
+        )
+        state = "" if s.active else " (off)"
+        kinds = ",".join(s.event_kinds)
+        print(f"{s.id:>5} {who:<14} {s.channel:<8} {s.target} [{kinds}]{quiet}{state}")
     return 0
 
 
@@ -466,6 +550,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max", type=int, help="chunks at most (default: the hourly job's)")
     p.set_defaults(func=cmd_reorder_chunks)
+    p = sub.add_parser("alerts", help="alert subscriptions and the outbox's delivery")
+    alerts = p.add_subparsers(dest="alerts_command", required=True)
+    p = alerts.add_parser("deliver", help="send the alerts due now, once (the scheduler's job)")
+    p.set_defaults(func=cmd_alerts_deliver)
+    p = alerts.add_parser("subscribe", help="an owner's or dealer's webhook or e-mail subscription")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--owner", help="owner id or code")
+    who.add_argument("--dealer", help="dealer id or code")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--webhook", help="http(s) URL to POST signed JSON to")
+    how.add_argument("--email", help="address to mail")
+    p.add_argument("--secret", help="webhook signing secret (default: $IRONLINK_WEBHOOK_SECRET)")
+    p.add_argument("--kinds", help="comma-separated alert kinds (default: the audience's)")
+    p.add_argument("--quiet", help="quiet hours HH:MM-HH:MM (critical alerts still go)")
+    p.add_argument("--timezone", default="UTC", help="IANA zone of the quiet hours")
+    p.set_defaults(func=cmd_alerts_subscribe)
+    p = alerts.add_parser("list", help="every subscription")
+    p.set_defaults(func=cmd_alerts_list)
     p = sub.add_parser("rules", help="rule sets in the database: load a new version, show them")
     rules = p.add_subparsers(dest="rules_command", required=True)
     p = rules.add_parser("load", help="validate a YAML/JSON rule file and make it the active set")

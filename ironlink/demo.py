@@ -48,7 +48,8 @@ SELECT (SELECT count(*) FROM machines),
 # cursors would skip the replayed minutes). Fleet records and keys are kept (and re-issued).
 RESET_DEMO_DATA: Final[LiteralString] = """
 TRUNCATE readings, faults, dm1_reports, fault_episodes, machine_state, rejected,
-         ticket_events, parts_requests, service_requests, tickets, service_records, anomaly_state
+         ticket_events, parts_requests, service_requests, tickets, service_records, anomaly_state,
+         alert_outbox
 """
 
 

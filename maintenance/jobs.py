@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from psycopg_pool import ConnectionPool
 
+from maintenance.alerts.channels import Sender
+from maintenance.alerts.delivery import deliver_due
+from maintenance.alerts.model import Channel
 from maintenance.anomaly.sweep import FleetSweeper
 from maintenance.crm.customer import grade_all
 from maintenance.evaluate import RuleSource, current_rules, run_rules, without_silence
@@ -111,10 +114,28 @@ def chunk_reorder_job(pool: ConnectionPool) -> None:
             )
 
 
+def alert_delivery(pool: ConnectionPool, senders: Mapping[Channel, Sender]) -> None:
+    """Due alerts from the outbox, sent by webhook or e-mail (maintenance.alerts.delivery); a
+    second scheduler or `ironlink alerts deliver` running at the same time takes other rows."""
+    with pool.connection() as conn:
+        run = deliver_due(conn, now=datetime.now(UTC), senders=senders)
+        if run.claimed:
+            log.info(
+                "alert delivery: %d delivered, %d to retry, %d dead, %d deferred (quiet hours)",
+                run.delivered,
+                run.retried,
+                run.dead,
+                run.deferred,
+            )
+
+
 def job_table(
     pool: ConnectionPool,
     rules: RuleSource,
     *,
+    # None leaves alert delivery out (a table run without a mail relay configured).
+    alert_senders: Mapping[Channel, Sender] | None = None,
+    alerts_every_s: float = 10.0,
     sweep_every_s: float = 60.0,
     silence_every_s: float = 300.0,
     anomaly_every_s: float = 60.0,
@@ -122,10 +143,16 @@ def job_table(
     reorder_every_s: float = 3_600.0,
 ) -> list[Job]:
     sweeper = FleetSweeper()  # the detector's learned state lives as long as the scheduler
+    alerts = (
+        [Job("alert-delivery", alerts_every_s, lambda: alert_delivery(pool, alert_senders))]
+        if alert_senders is not None
+        else []
+    )
     return [
         Job("service-sweep", sweep_every_s, lambda: service_sweep(pool, rules)),
         Job("silence-sweep", silence_every_s, lambda: silence_sweep(pool, rules)),
         Job("anomaly-sweep", anomaly_every_s, lambda: anomaly_sweep(pool, sweeper)),
         Job("customer-grading", grading_every_s, lambda: customer_grading(pool)),
         Job("chunk-reorder", reorder_every_s, lambda: chunk_reorder_job(pool)),
+        *alerts,
     ]

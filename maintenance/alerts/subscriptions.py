@@ -38,6 +38,12 @@ WHERE (%(owner_id)s::bigint IS NULL OR owner_id = %(owner_id)s)
   AND (%(dealer_id)s::bigint IS NULL OR dealer_id = %(dealer_id)s)
 ORDER BY id
 """
+OWNER_BY_REF: Final[LiteralString] = (
+    "SELECT id FROM owners WHERE id::text = %(ref)s OR code = %(ref)s ORDER BY id LIMIT 2"
+)
+DEALER_BY_REF: Final[LiteralString] = (
+    "SELECT id FROM dealers WHERE id::text = %(ref)s OR code = %(ref)s ORDER BY id LIMIT 2"
+)
 DEACTIVATE: Final[LiteralString] = (
     "UPDATE alert_subscriptions SET active = false WHERE id = %(id)s RETURNING id"
 )
@@ -125,3 +131,12 @@ def deactivate(conn: Conn, *, subscription_id: int) -> None:
     """Off for new events; its pending rows are given up at their next claim."""
     if conn.execute(DEACTIVATE, {"id": subscription_id}).fetchone() is None:
         raise NotFound(f"subscription {subscription_id} does not exist")
+
+
+def recipient_id(conn: Conn, *, audience: Audience, ref: str) -> int:
+    """An owner or dealer named by id or code."""
+    query = OWNER_BY_REF if audience is Audience.OWNER else DEALER_BY_REF
+    rows = conn.execute(query, {"ref": ref.strip()}).fetchall()
+    if len(rows) != 1 or not isinstance(rows[0][0], int):
+        raise NotFound(f"no single {audience} with id or code {ref!r}")
+    return rows[0][0]

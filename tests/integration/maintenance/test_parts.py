@@ -285,7 +285,9 @@ def test_seeding_again_frees_reservations_whose_requests_are_gone(conn: Conn) ->
     assert requests_of(conn, ticket)[0][2] == "reserved"
     before = conn.execute("SELECT count(*) FROM stock_movements").fetchone()
     with conn.transaction():  # what the demo does on every start
-        conn.execute("TRUNCATE ticket_events, parts_requests, service_requests, tickets")
+        conn.execute(
+            "TRUNCATE alert_outbox, ticket_events, parts_requests, service_requests, tickets"
+        )
         seed_demo(conn, tractors=1, excavators=0)
     assert conn.execute("SELECT sum(reserved) FROM dealer_stock").fetchone() == (0,)
     after = conn.execute(
