@@ -173,7 +173,8 @@ def main() -> None:
     log(
         f"dataset: {data.rows:,} readings, {len(fleet.serials)} machines,"
         f" {len(fleet.owner_ids)} owners ({'generated' if data.generated else 'reused'};"
-        f" loaded at {data.rows_per_s:,.0f} rows/s)"
+        f" loaded at {data.rows_per_s:,.0f} rows/s); {data.reordered_now} chunks reordered now,"
+        f" {data.reorder_s_per_chunk:.1f} s per chunk"
     )
     keys = owner_keys(url, fleet.owner_ids)
     explain = explain_history(url, fleet)
@@ -209,6 +210,12 @@ def main() -> None:
         server.stop()
     errors = sum(sum(r["errors"].values()) for r in (health, machines, history))
 
+    def met(result: dict[str, Any], target_p99_ms: float) -> bool:
+        # A scenario whose every request failed or timed out has no p99 to meet a target with.
+        return (
+            bool(result["requests"]) and not result["errors"] and result["p99_ms"] < target_p99_ms
+        )
+
     def ratio(a: float, b: float) -> float:
         return round(a / b, 2) if b else 0.0
 
@@ -222,6 +229,7 @@ def main() -> None:
                 "dataset": asdict(p) | {"generated": data.generated},
                 "load_rows_per_s": round(data.rows_per_s),
                 "load_s": round(data.load_s, 1),
+                "reorder_s_per_chunk": round(data.reorder_s_per_chunk, 2),
                 "concurrency": args.concurrency,
                 "workers": args.workers,
                 "duration_s": args.duration,
@@ -245,8 +253,8 @@ def main() -> None:
                 "errors": errors,
                 "target_machines_list_p99_ms": TARGET_MACHINES_LIST_P99_MS,
                 "target_history_30d_p99_ms": TARGET_HISTORY_30D_P99_MS,
-                "machines_list_target_met": machines["p99_ms"] < TARGET_MACHINES_LIST_P99_MS,
-                "history_30d_target_met": history["p99_ms"] < TARGET_HISTORY_30D_P99_MS,
+                "machines_list_target_met": met(machines, TARGET_MACHINES_LIST_P99_MS),
+                "history_30d_target_met": met(history, TARGET_HISTORY_30D_P99_MS),
             }
         ),
         flush=True,
