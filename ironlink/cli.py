@@ -153,6 +153,8 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
             sweep_every_s=args.sweep_every_s,
             silence_every_s=args.silence_every_s,
             alert_senders=_alert_senders(settings),
+            sla_near_fraction=settings.sla_near_fraction,
+            retention_days=settings.retention_days,
         )
         scheduler.run(settings.database_url, jobs, stop=stop)
     finally:

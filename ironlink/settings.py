@@ -56,6 +56,11 @@ class Settings:
     smtp_password: str = ""
     # Per webhook request or SMTP conversation step; a slower receiver is retried later.
     alert_timeout_s: float = 10.0
+    # Readings and faults older than this are dropped daily (telemetry.retention); 0 keeps them
+    # forever. Two years covers a machine's warranty period and a season-on-season comparison.
+    retention_days: int = 730
+    # A live ticket with less than this share of its SLA window left gets an sla_near event.
+    sla_near_fraction: float = 0.25
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -109,6 +114,10 @@ def load(environ: Mapping[str, str]) -> Settings:
         errors.append("IRONLINK_INGEST_BATCH_MAX must be within 1..32000 (MQTT receive maximum)")
     if settings.ingest_flush_s <= 0:
         errors.append("IRONLINK_INGEST_FLUSH_S must be positive")
+    if settings.retention_days < 0:
+        errors.append("IRONLINK_RETENTION_DAYS must be 0 (keep forever) or more")
+    if not 0 < settings.sla_near_fraction < 1:
+        errors.append("IRONLINK_SLA_NEAR_FRACTION must be between 0 and 1")
     if settings.alert_timeout_s <= 0:
         errors.append("IRONLINK_ALERT_TIMEOUT_S must be positive")
     if errors:

@@ -10,6 +10,7 @@ from typing import Final
 
 from psycopg_pool import ConnectionPool
 
+from maintenance import job_runs
 from maintenance.alerts.channels import Sender
 from maintenance.alerts.delivery import deliver_due
 from maintenance.alerts.model import Channel
@@ -18,13 +19,17 @@ from maintenance.crm.customer import grade_all
 from maintenance.evaluate import RuleSource, current_rules, run_rules, without_silence
 from maintenance.fleet import repo as fleet
 from maintenance.rules.model import Silence
+from maintenance.tickets.sla_escalation import escalate as sla_escalation_run
 from telemetry import chunk_reorder, reader
+from telemetry.retention import drop_expired
 
 log = logging.getLogger(__name__)
 
 # A machine silent for longer than this is parked for the season or gone; its silence ticket was
 # opened long ago, and sweeping every machine that ever reported would grow without bound.
 SILENCE_LOOKBACK: Final = timedelta(days=30)
+# job_runs is bookkeeping for failovers and a recent history for operators, not an audit log.
+JOB_RUNS_KEPT: Final = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,36 @@ def alert_delivery(pool: ConnectionPool, senders: Mapping[Channel, Sender]) -> N
             )
 
 
+def sla_escalation(pool: ConnectionPool, near_fraction: float) -> None:
+    """Live tickets near or past their SLA deadline get sla_near / sla_breached once, a breach
+    raising the priority a step (maintenance.tickets.sla); their alerts go out with them."""
+    with pool.connection() as conn, conn.transaction():
+        done = sla_escalation_run(conn, now=datetime.now(UTC), near_fraction=near_fraction)
+    if done.near or done.breached:
+        log.info(
+            "SLA escalation: %d near, %d breached (%d raised)",
+            len(done.near),
+            len(done.breached),
+            len(done.raised),
+        )
+
+
+def retention(pool: ConnectionPool, keep: timedelta | None) -> None:
+    """Telemetry chunks older than `keep` dropped (telemetry.retention; None keeps them), and job
+    runs of slots older than JOB_RUNS_KEPT."""
+    now = datetime.now(UTC)
+    dropped = []
+    if keep is not None:
+        with pool.connection() as conn:
+            dropped = drop_expired(conn, now=now, keep=keep)
+    pruned = job_runs.prune(pool, before=now - JOB_RUNS_KEPT)
+    log.info(
+        "retention: %s; %d job runs pruned",
+        ", ".join(f"{d.table} {len(d.chunks)} chunks" for d in dropped) or "nothing dropped",
+        pruned,
+    )
+
+
 def job_table(
     pool: ConnectionPool,
     rules: RuleSource,
@@ -141,6 +176,10 @@ def job_table(
     anomaly_every_s: float = 60.0,
     grading_every_s: float = 86_400.0,
     reorder_every_s: float = 3_600.0,
+    sla_every_s: float = 60.0,
+    sla_near_fraction: float = 0.25,
+    retention_every_s: float = 86_400.0,
+    retention_days: int = 730,  # 0: telemetry kept forever (job runs are still pruned)
 ) -> list[Job]:
     sweeper = FleetSweeper()  # the detector's learned state lives as long as the scheduler
     alerts = (
@@ -148,11 +187,14 @@ def job_table(
         if alert_senders is not None
         else []
     )
+    keep = timedelta(days=retention_days) if retention_days else None
     return [
         Job("service-sweep", sweep_every_s, lambda: service_sweep(pool, rules)),
         Job("silence-sweep", silence_every_s, lambda: silence_sweep(pool, rules)),
         Job("anomaly-sweep", anomaly_every_s, lambda: anomaly_sweep(pool, sweeper)),
         Job("customer-grading", grading_every_s, lambda: customer_grading(pool)),
         Job("chunk-reorder", reorder_every_s, lambda: chunk_reorder_job(pool)),
+        Job("sla-escalation", sla_every_s, lambda: sla_escalation(pool, sla_near_fraction)),
+        Job("retention", retention_every_s, lambda: retention(pool, keep)),
         *alerts,
     ]

@@ -48,3 +48,12 @@ def test_local_cluster_port_is_shared_with_the_services_script() -> None:
     assert load({"IRONLINK_PG_PORT": "56432", "PGPORT": "5433"}).database_url.endswith(
         ":5433/ironlink"
     )
+
+
+def test_retention_and_sla_margin_are_checked() -> None:
+    s = load({"IRONLINK_RETENTION_DAYS": "0", "IRONLINK_SLA_NEAR_FRACTION": "0.1"})
+    assert (s.retention_days, s.sla_near_fraction) == (0, 0.1)
+    with pytest.raises(SettingsError) as err:
+        load({"IRONLINK_RETENTION_DAYS": "-1", "IRONLINK_SLA_NEAR_FRACTION": "1"})
+    assert "IRONLINK_RETENTION_DAYS" in str(err.value)
+    assert "IRONLINK_SLA_NEAR_FRACTION" in str(err.value)
