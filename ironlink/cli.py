@@ -258,6 +258,20 @@ def cmd_reorder_chunks(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollup(settings: Settings, args: argparse.Namespace) -> int:
+    from ironlink.db import connect
+    from telemetry.hourly_rollup import refresh
+
+    with connect(settings.database_url) as conn:
+        done = refresh(conn, now=datetime.now(UTC))
+    first = "; first run: every stored hour was marked dirty" if done.started else ""
+    print(
+        f"machine-hours rolled up: {done.hours} in {done.batches} batches"
+        f" (hours before {done.rolled_up_before:%Y-%m-%d %H:%M} UTC){first}"
+    )
+    return 0
+
+
 def _cli_actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -552,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max", type=int, help="chunks at most (default: the hourly job's)")
     p.set_defaults(func=cmd_reorder_chunks)
+    sub.add_parser(
+        "rollup", help="recompute the settled dirty hours of readings_hourly once (the job's run)"
+    ).set_defaults(func=cmd_rollup)
     p = sub.add_parser("alerts", help="alert subscriptions and the outbox's delivery")
     alerts = p.add_subparsers(dest="alerts_command", required=True)
     p = alerts.add_parser("deliver", help="send the alerts due now, once (the scheduler's job)")

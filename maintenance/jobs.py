@@ -20,7 +20,7 @@ from maintenance.evaluate import RuleSource, current_rules, run_rules, without_s
 from maintenance.fleet import repo as fleet
 from maintenance.rules.model import Silence
 from maintenance.tickets.sla_escalation import escalate as sla_escalation_run
-from telemetry import chunk_reorder, reader
+from telemetry import chunk_reorder, hourly_rollup, reader
 from telemetry.retention import drop_expired
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,20 @@ def chunk_reorder_job(pool: ConnectionPool) -> None:
             )
 
 
+def hourly_rollup_job(pool: ConnectionPool) -> None:
+    """Settled dirty hours of readings recomputed into readings_hourly (telemetry.hourly_rollup),
+    which serves the owner's history at buckets of whole hours."""
+    with pool.connection() as conn:
+        done = hourly_rollup.refresh(conn, now=datetime.now(UTC))
+        if done.hours or done.started:
+            log.info(
+                "hourly rollup: %d machine-hours in %d batches%s",
+                done.hours,
+                done.batches,
+                " (first run: every stored hour)" if done.started else "",
+            )
+
+
 def alert_delivery(pool: ConnectionPool, senders: Mapping[Channel, Sender]) -> None:
     """Due alerts from the outbox, sent by webhook or e-mail (maintenance.alerts.delivery); a
     second scheduler or `ironlink alerts deliver` running at the same time takes other rows."""
@@ -176,6 +190,7 @@ def job_table(
     anomaly_every_s: float = 60.0,
     grading_every_s: float = 86_400.0,
     reorder_every_s: float = 3_600.0,
+    rollup_every_s: float = 60.0,
     sla_every_s: float = 60.0,
     sla_near_fraction: float = 0.25,
     retention_every_s: float = 86_400.0,
@@ -194,6 +209,7 @@ def job_table(
         Job("anomaly-sweep", anomaly_every_s, lambda: anomaly_sweep(pool, sweeper)),
         Job("customer-grading", grading_every_s, lambda: customer_grading(pool)),
         Job("chunk-reorder", reorder_every_s, lambda: chunk_reorder_job(pool)),
+        Job("hourly-rollup", rollup_every_s, lambda: hourly_rollup_job(pool)),
         Job("sla-escalation", sla_every_s, lambda: sla_escalation(pool, sla_near_fraction)),
         Job("retention", retention_every_s, lambda: retention(pool, keep)),
         *alerts,

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from telemetry import episodes
+from telemetry.rollup_hours import batch_hours
 from telemetry.wire import Dm1, Reading
 
 _Timed = TypeVar("_Timed", Reading, Dm1)
@@ -59,6 +60,15 @@ COPY_DM1_STAGE: Final[LiteralString] = (
 )
 INSERT_DM1_FROM_STAGING: Final[LiteralString] = """
 INSERT INTO dm1_reports SELECT * FROM dm1_stage ON CONFLICT DO NOTHING
+"""
+# The batch's hours become dirty for the hourly rollup (telemetry.hourly_rollup) in the batch's
+# transaction. DO UPDATE ... WHERE false writes nothing but locks an already dirty row until
+# commit (DO NOTHING would not lock it): a refresh claiming that hour meanwhile skips it, or if
+# it claimed first, this waits and marks the hour again, so no reading is left out of a rollup.
+MARK_HOURS_DIRTY: Final[LiteralString] = """
+INSERT INTO readings_hourly_dirty (machine_id, hour)
+SELECT * FROM unnest(%(machine_id)s::int8[], %(hour)s::timestamptz[])
+ON CONFLICT (machine_id, hour) DO UPDATE SET hour = EXCLUDED.hour WHERE false
 """
 # Episodes are rebuilt from all of a machine's DM1 reports (sent only on change, so few), under a
 # lock on the machine row so that two workers never rebuild the same machine at once.
@@ -180,6 +190,8 @@ def write_batch(
     result = BatchResult(readings_in=len(readings), reports_in=len(reports), rejected=len(rejected))
     if readings:
         result.readings_stored = _store_readings(conn, readings)
+        machine_ids, hours = batch_hours(readings)
+        conn.execute(MARK_HOURS_DIRTY, {"machine_id": machine_ids, "hour": hours})
         latest = _latest_per_machine(readings)
         result.newest_reading = {m: r.ts for m, r in latest.items()}
         _upsert_state_from_readings(conn, latest)

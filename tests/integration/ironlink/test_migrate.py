@@ -20,7 +20,7 @@ def test_migrates_an_empty_database_then_is_a_no_op(empty_db_url: str) -> None:
         recorded = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
     assert first == [m.name for m in discover()]
     assert second == []
-    assert hypertables == {"readings", "faults", "dm1_reports"}
+    assert hypertables == {"readings", "faults", "dm1_reports", "readings_hourly"}
     assert recorded == (len(first),)
 
 
