@@ -31,6 +31,8 @@ NICE_BUCKETS: Final = tuple(
               86400, 7 * 86400)
 )  # fmt: skip
 DEFAULT_SIGNALS: Final = ("engine_hours", "rpm", "load_pct", "coolant_c", "fuel_pct")
+HOUR: Final = timedelta(hours=1)
+_UNIX: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _BUCKET = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d)$")
 _UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -62,6 +64,21 @@ def bucket_count(start: datetime, end: datetime, bucket: timedelta) -> int:
     first = (start - ORIGIN) // bucket
     last = (end - ORIGIN - timedelta(microseconds=1)) // bucket
     return last - first + 1
+
+
+def rolls_up(bucket: timedelta) -> bool:
+    """Whether buckets of this size are unions of whole UTC hours, so that they can be served from
+    the hourly rollup (telemetry.hourly_rollup): a whole number of hours counted from ORIGIN,
+    which is itself on an hour boundary."""
+    return bucket % HOUR == timedelta(0) and (ORIGIN - _UNIX) % HOUR == timedelta(0)
+
+
+def whole_hours(span: Range) -> tuple[datetime, datetime]:
+    """The whole UTC hours inside [start, end) as [first, end) (empty: first == end); the
+    partial hours at either edge are outside it."""
+    first = _UNIX + -((_UNIX - span.start) // HOUR) * HOUR  # ceiling
+    last = _UNIX + (span.end - _UNIX) // HOUR * HOUR
+    return first, max(first, last)
 
 
 def utc(value: datetime, *, name: str) -> datetime:

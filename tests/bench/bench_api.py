@@ -137,7 +137,7 @@ def explain_history(url: str, fleet: api_dataset.Fleet) -> dict[str, Any]:
     span = params.Range(fleet.end - timedelta(days=30), fleet.end, params.parse_bucket("1h"))
     machine_id = fleet.machine_ids[len(fleet.machine_ids) // 2]
     query = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ") + queries.bucketed_query(
-        params.DEFAULT_SIGNALS
+        params.DEFAULT_SIGNALS, bucket=span.bucket
     )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET jit = off")  # as queries.bucketed runs it
@@ -230,6 +230,8 @@ def main() -> None:
                 "load_rows_per_s": round(data.rows_per_s),
                 "load_s": round(data.load_s, 1),
                 "reorder_s_per_chunk": round(data.reorder_s_per_chunk, 2),
+                "rollup_s": round(data.rollup_s, 1),
+                "rolled_up_hours": data.rolled_up_hours,
                 "concurrency": args.concurrency,
                 "workers": args.workers,
                 "duration_s": args.duration,
