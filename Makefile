@@ -104,7 +104,7 @@ chaos: bench-services-up
 eval-anomaly: setup
 	@$(BIN)/python tests/eval/eval_anomaly.py
 
-# The fleet anomaly detector on a simulated fleet with injected gradual faults (~4 min).
+# The fleet anomaly detector on three simulated fleets with injected gradual faults, pooled (~6 min).
 eval-early-warning: setup
 	@$(BIN)/python tests/eval/eval_early_warning.py
 

@@ -6,8 +6,9 @@ the engine's load is not an anomaly, and re-scoring the last hour of 10,000 mach
 every minute costs hours. So the fleet detector is incremental (state carried between sweeps, each
 minute processed once) and conditions every signal on what the machine is doing:
 
-1. features per machine and minute: load, rpm, their product and squares (one linear model then
-   follows the idle / work / travel modes a minute's mean load and rpm stand for), and the
+1. features per machine and minute: rpm as piecewise-linear "hats", alone and times load (one
+   linear model then follows the idle / work / travel modes a minute's mean load and rpm stand
+   for, each linear in load with its own slope), and the
    engine's thermal state as exponential filters of "running" and "running x load" with the
    coolant's and the hydraulic oil's time constants (slower while stopped: an engine cools slowly);
    a machine is judged once it has run WARM_MINUTES without a stop;
@@ -70,12 +71,15 @@ SCALE_FLOOR: Final = np.array([0.3, 0.3, 4.0, 0.03, 3.0, 0.3], dtype=np.float64)
 # conditioned on (rpm itself depends on the operating mode too much to be judged from load).
 READ_SIGNALS: Final[tuple[str, ...]] = (*MONITORED, "rpm", "load_pct")
 
-# Features: 1, load^2, the thermal filters, and rpm as piecewise-linear "hat" functions at
+# Features: 1, the thermal filters, and rpm as piecewise-linear "hat" functions at
 # RPM_KNOTS, alone and times load. One linear model per machine model then follows the idle / work
 # / travel modes: a signal that is linear in load within each mode, and a minute that mixes two
 # modes, are both piecewise linear in the minute's mean rpm.
 RPM_KNOTS: Final = np.arange(600.0, 2601.0, 200.0)
-FEATURES: Final = 2 + 4 + 2 * len(RPM_KNOTS)
+# No load^2: a curvature shared by every mode bent each mode's line where its data are thin
+# (a tractor in its work gear at half its usual load read as low on fuel and hydraulic pressure:
+# 36 of 37 false alerts in `make eval-early-warning` went with it).
+FEATURES: Final = 1 + 4 + 2 * len(RPM_KNOTS)
 # Thermal time constants: coolant follows load in ~8 minutes and hydraulic oil in ~25 while the
 # engine runs; a stopped engine cools far more slowly, so after a short stop it restarts warm.
 TAU_RUNNING_MIN: Final = np.array([8.3, 8.3, 25.0, 25.0])
@@ -101,10 +105,13 @@ HYD_WARM_SHARE: Final = 0.8
 HYD_OIL: Final = MONITORED.index("hyd_oil_c")
 SHORT_ALPHA: Final = 1.0 / 10.0  # level: ~10 minutes
 LONG_ALPHA: Final = 1.0 / 120.0  # drift: ~2 hours
-Z_CLIP: Final = 6.0
+# A minute's z is clipped so that one odd minute moves a 10-minute mean by at most 1; the clip
+# must stay above the alarm levels, or a thermal signal (whose residual is so autocorrelated that
+# its 10-minute mean spreads as much as z itself) could never reach them.
+Z_CLIP: Final = 10.0
 # Alarm levels of each statistic, in its own learned spreads (one configuration for every signal).
-LEVEL_ALARM_Z: Final = 8.0
-DRIFT_ALARM_Z: Final = 10.0
+LEVEL_ALARM_Z: Final = 6.0
+DRIFT_ALARM_Z: Final = 7.0
 PEER_ALARM_Z: Final = 8.0
 MULTI_ALARM_Z: Final = 12.0
 # Peer regression: forgetting per minute, ridge relative to each feature's variance, and how much
@@ -116,7 +123,7 @@ RIDGE: Final = 1e-2
 RIDGE_ABSOLUTE: Final = 1e-3
 GROUP_READY_ROWS: Final = 400.0
 MIN_PEERS: Final = 3  # common-mode removal needs this many steady peers in the minute
-ALARM_MINUTES: Final = 10
+ALARM_MINUTES: Final = 15
 CLEAR_SCORE: Final = 0.3
 CLEAR_MINUTES: Final = 60
 SUSTAINED_MINUTES: Final = 60
@@ -130,6 +137,7 @@ SPREAD_QUANTILE: Final = 0.9
 _QUANTILE_ABS_OF_SIGMA: Final = 1.645
 _MAD_TO_SIGMA: Final = 1.4826
 _MEAN_ABS_TO_SIGMA: Final = 1.2533
+_CLEAR_RATIO: Final = math.sqrt(CLEAR_SCORE / (1.0 - CLEAR_SCORE))  # score_of(r) = CLEAR_SCORE
 _STATISTICS: Final = ("level", "drift", "peer_offset", "multivariate")
 _PER_SIGNAL: Final = (
     *("offset", "scale", "learned", "short", "long", "short_spread", "long_spread"),
@@ -258,7 +266,7 @@ class FleetState:
 
 
 def features(load: Floats, rpm: Floats, thermal: Floats) -> Floats:
-    """(..., FEATURES): 1, load^2, the four thermal filters, rpm hats and rpm hats x load."""
+    """(..., FEATURES): 1, the four thermal filters, rpm hats and rpm hats x load."""
     load_share = _nan_to_zero(load) / 100.0
     r = np.clip(_nan_to_zero(rpm), RPM_KNOTS[0], RPM_KNOTS[-1])
     step = RPM_KNOTS[1] - RPM_KNOTS[0]
@@ -266,7 +274,6 @@ def features(load: Floats, rpm: Floats, thermal: Floats) -> Floats:
     return np.concatenate(
         [
             np.ones((*load.shape, 1)),
-            (load_share * load_share)[..., None],
             thermal,
             hats,
             hats * load_share[..., None],
@@ -419,7 +426,8 @@ def _judge(
     statistic_z = np.choose(which, [level_z, drift_z, peer_z, multi_z])
     score = score_of(ratio)
     events = _episodes(state, idx, score, which, statistic_z, judge, minute)
-    _learn_own(state, idx, dev, short, long, valid)
+    departing = np.maximum(level_z / LEVEL_ALARM_Z, drift_z / DRIFT_ALARM_Z) >= _CLEAR_RATIO
+    _learn_own(state, idx, dev, short, long, valid & ~departing, valid)
     return events
 
 
@@ -517,14 +525,22 @@ def _episodes(
 
 
 def _learn_own(
-    state: FleetState, idx: Ints, dev: Floats, short: Floats, long: Floats, valid: Bools
+    state: FleetState,
+    idx: Ints,
+    dev: Floats,
+    short: Floats,
+    long: Floats,
+    calm: Bools,
+    valid: Bools,
 ) -> None:
     """Offset, scale and statistic spreads per machine and signal: plain means over the first
-    OWN_WARM_MINUTES, then bounded median-following steps. During an alarm episode (and while the
-    signal is above the threshold) the steps are ALARM_LEARNING of their floor: a fault is not
-    learned as normal within its lead time, and a machine whose baseline was learned wrong still
-    comes out of its alarm, over weeks, instead of never."""
-    quiet = valid & (state.episode_start[idx] < 0) & (state.above[idx] == 0)
+    OWN_WARM_MINUTES, then bounded median-following steps. During an alarm episode, while the
+    signal is above the threshold, and while its level or drift statistic is past the clearing
+    score in the failing direction (not `calm`: a fault on its way to an alarm) the steps are
+    ALARM_LEARNING of their floor: a fault is not learned as normal within its lead time (a
+    developing hydraulic-oil fault grew the scale 1.3 -> 2.5 degC before it could alarm), and a
+    machine whose baseline was learned wrong still comes out of its alarm, over weeks."""
+    quiet = calm & (state.episode_start[idx] < 0) & (state.above[idx] == 0)
     n = state.learned[idx] + valid
     warming = valid & (n <= OWN_WARM_MINUTES)
     settled = valid & ~warming

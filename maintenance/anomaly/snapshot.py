@@ -11,8 +11,8 @@ import numpy as np
 from maintenance.anomaly.fleet import FleetState
 
 # Bumped when FleetState's arrays change meaning; an older snapshot is then ignored (the detector
-# learns again) rather than misread.
-FORMAT = 1
+# learns again) rather than misread. 2: the features lost load^2.
+FORMAT = 2
 _MAPPINGS = ("rows", "group_index", "machine_ids")
 
 
