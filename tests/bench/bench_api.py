@@ -1,13 +1,24 @@
 """Owner API benchmark: the machine list and a 30-day history at 1-hour buckets over a fleet with
 more than 50 million readings, served by uvicorn (the real app, `--workers 2`) and driven by a
-separate load process (api_load.py) keeping `--concurrency` requests in flight.
+separate load process (api_load.py).
 
-Baselines from the same run: /health over the same HTTP stack (what HTTP, the pool and a trivial
-query cost), and the routes' own SQL run through psycopg under the same concurrency with no HTTP,
-authentication or serialisation. The dataset (api_dataset.py) is generated once with binary COPY
+Latency is measured under open-loop arrivals at a stated rate (Poisson by default), each request's
+latency counted from its scheduled send time, so queueing behind a slow or stalled server is
+charged (no coordinated omission) and the figure is the latency an owner sees at that load, not
+in-flight / throughput of a saturated closed loop. Default rates, for the dataset's 300 owners:
+the machine list 30/s (every owner's app open, refreshing it every 10 s) and the 30-day history
+5/s (every owner opening a machine's chart once a minute): a busy hour, not an average one.
+A short closed-loop step per route (`--concurrency` in flight) then gives its capacity (req/s).
+
+Baselines from the same run: /health over the same HTTP stack at the machine list's rate (what
+HTTP, the pool and a trivial query cost), and the routes' own SQL run through psycopg at the same
+rates with no HTTP, authentication or serialisation. The load average at start and end shows how
+busy the (shared) machine was. The dataset (api_dataset.py) is generated once with binary COPY
 and reused by later runs with the same parameters. The last line is one JSON object.
 
-    .venv/bin/python tests/bench/bench_api.py [--concurrency 8] [--duration 20] [--workers 2]
+    .venv/bin/python tests/bench/bench_api.py [--rate-machines-list 30] [--rate-history 5]
+        [--arrivals poisson|fixed] [--duration 30] [--concurrency 8] [--saturation-duration 10]
+        [--workers 2]
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,9 +40,11 @@ from typing import Any, Final
 import api_dataset
 import httpx2
 import psycopg
+import uvicorn
 from benchkit import ROOT, CpuSampler, descendants, free_ports, postgres_pids
 from fastapi import FastAPI
 from psycopg import sql
+from uvicorn.supervisors import Multiprocess
 
 from api.app import create_app
 from api.auth import Role, issue_key
@@ -40,12 +54,42 @@ from ironlink.settings import load
 KEY_LABEL: Final = "bench-api"
 TARGET_MACHINES_LIST_P99_MS: Final = 50.0
 TARGET_HISTORY_30D_P99_MS: Final = 100.0
+# Open-loop headroom: connections (HTTP) and connections + threads (SQL) the load process may
+# use at once; tens of times what the rates need, so a stall shows as latency, not as a generator
+# that stopped sending.
+OPEN_HTTP_CONNECTIONS: Final = 256
+OPEN_SQL_THREADS: Final = 16
 HERE: Final = Path(__file__).resolve().parent
 
 
 def app() -> FastAPI:
     """uvicorn's factory (`bench_api:app --factory`): the real app on the bench database."""
     return create_app(load(os.environ))
+
+
+def serve(port: int, workers: int) -> None:
+    """uvicorn's `--workers N` with its listening socket bound here. uvicorn binds it with proto
+    0, so asyncio never sets TCP_NODELAY on the accepted connections and every response on a
+    kept-alive connection after the first waits ~40 ms for the client's delayed ACK (Nagle;
+    Kludex/uvicorn#3149): that, not the app, was /health's ~45 ms. `ironlink api` (one process,
+    listener made by asyncio with proto 6) is not affected."""
+    config = uvicorn.Config(
+        "bench_api:app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+SERVE: Final = "import sys, bench_api; bench_api.serve(int(sys.argv[1]), int(sys.argv[2]))"
 
 
 def log(message: str) -> None:
@@ -62,17 +106,17 @@ def owner_keys(url: str, owner_ids: list[int]) -> dict[int, str]:
 
 
 class Server:
-    """uvicorn serving app() with `workers` processes on a free loopback port."""
+    """uvicorn serving app() with `workers` processes on a free loopback port (serve())."""
 
     def __init__(self, url: str, workers: int) -> None:
         self.port = free_ports(1)
         self.base_url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, IRONLINK_DATABASE_URL=url)
+        path = os.pathsep.join(filter(None, (str(HERE), os.environ.get("PYTHONPATH"))))
+        env = dict(os.environ, IRONLINK_DATABASE_URL=url, PYTHONPATH=path)
         self.proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "uvicorn", "bench_api:app", "--factory"),
-                *("--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(self.port)),
-                *("--workers", str(workers), "--log-level", "warning", "--no-access-log"),
+                *(sys.executable, "-c", SERVE),
+                *(str(self.port), str(workers)),
             ],
             env=env,
             cwd=ROOT,
@@ -159,13 +203,20 @@ def explain_history(url: str, fleet: api_dataset.Fleet) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per scenario")
+    parser.add_argument("--rate-machines-list", type=float, default=30.0, help="requests/s")
+    parser.add_argument("--rate-history", type=float, default=5.0, help="requests/s")
+    parser.add_argument("--arrivals", choices=("poisson", "fixed"), default="poisson")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per rate scenario")
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="requests in flight in the saturation step"
+    )
+    parser.add_argument("--saturation-duration", type=float, default=10.0, help="seconds")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds, not measured")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--machines", type=int, default=api_dataset.Params().machines)
     parser.add_argument("--days", type=int, default=api_dataset.Params().days)
     args = parser.parse_args()
+    loadavg_start = [round(x, 2) for x in os.getloadavg()]
     settings = load(os.environ)
     p = api_dataset.Params(machines=args.machines, owners=args.machines // 4, days=args.days)
     url, data = api_dataset.ensure(settings.database_url, p, log=log)
@@ -183,7 +234,10 @@ def main() -> None:
     base = {
         "base_url": "",
         "database_url": url,
-        "concurrency": args.concurrency,
+        "load": "open",
+        "arrivals": args.arrivals,
+        "rate_per_s": 0.0,
+        "concurrency": OPEN_SQL_THREADS,
         "warmup_s": args.warmup,
         "duration_s": args.duration,
         "seed": 1,
@@ -198,16 +252,30 @@ def main() -> None:
         "end_spread_h": 5 * 24.0,
         "bucket": "1h",
     }
-    sql_machines = run_load({**base, "mode": "sql", "scenario": "machines"}, None)
-    sql_history = run_load({**base, "mode": "sql", "scenario": "history"}, None)
+    rates = {"health": args.rate_machines_list, "machines": args.rate_machines_list}
+    rates["history"] = args.rate_history
+
+    def at_rate(spec: dict[str, Any], scenario: str) -> dict[str, Any]:
+        return {**spec, "scenario": scenario, "rate_per_s": rates[scenario]}
+
+    sql_machines = run_load(at_rate({**base, "mode": "sql"}, "machines"), None)
+    sql_history = run_load(at_rate({**base, "mode": "sql"}, "history"), None)
     server = Server(url, args.workers)
     try:
         http = {**base, "mode": "http", "base_url": server.base_url}
-        health = run_load({**http, "scenario": "health"}, server)
-        machines = run_load({**http, "scenario": "machines"}, server)
-        history = run_load({**http, "scenario": "history"}, server)
+        http["concurrency"] = OPEN_HTTP_CONNECTIONS
+        health = run_load(at_rate(http, "health"), server)
+        machines = run_load(at_rate(http, "machines"), server)
+        history = run_load(at_rate(http, "history"), server)
+        closed = {**http, "load": "closed", "concurrency": args.concurrency}
+        closed |= {"warmup_s": 2.0, "duration_s": args.saturation_duration}
+        saturation = {
+            s: run_load({**closed, "scenario": s}, server)["per_s"]
+            for s in ("health", "machines", "history")
+        }
     finally:
         server.stop()
+    loadavg_end = [round(x, 2) for x in os.getloadavg()]
     errors = sum(sum(r["errors"].values()) for r in (health, machines, history))
 
     def met(result: dict[str, Any], target_p99_ms: float) -> bool:
@@ -232,15 +300,28 @@ def main() -> None:
                 "reorder_s_per_chunk": round(data.reorder_s_per_chunk, 2),
                 "rollup_s": round(data.rollup_s, 1),
                 "rolled_up_hours": data.rolled_up_hours,
+                "load_model": f"open-loop {args.arrivals} arrivals, latency from scheduled send",
+                "rate_machines_list_per_s": args.rate_machines_list,
+                "rate_history_per_s": args.rate_history,
+                "rate_health_per_s": rates["health"],
                 "concurrency": args.concurrency,
                 "workers": args.workers,
                 "duration_s": args.duration,
+                "saturation_s": args.saturation_duration,
+                "loadavg_start": loadavg_start,
+                "loadavg_end": loadavg_end,
+                "load_send_lag_p99_ms": max(
+                    r["send_lag_p99_ms"] for r in (health, machines, history)
+                ),
+                "load_max_in_flight": max(r["max_in_flight"] for r in (health, machines, history)),
                 "machines_list_p50_ms": machines["p50_ms"],
                 "machines_list_p99_ms": machines["p99_ms"],
                 "machines_list_per_s": machines["per_s"],
                 "history_30d_p50_ms": history["p50_ms"],
                 "history_30d_p99_ms": history["p99_ms"],
                 "history_30d_per_s": history["per_s"],
+                "machines_list_requests": machines["requests"],
+                "history_30d_requests": history["requests"],
                 "health_p50_ms": health["p50_ms"],
                 "health_p99_ms": health["p99_ms"],
                 "machines_list_sql_p50_ms": sql_machines["p50_ms"],
@@ -252,6 +333,11 @@ def main() -> None:
                 "ratio_history_30d_p99_to_sql": ratio(history["p99_ms"], sql_history["p99_ms"]),
                 "ratio_machines_list_p50_to_health": ratio(machines["p50_ms"], health["p50_ms"]),
                 "ratio_history_30d_p50_to_health": ratio(history["p50_ms"], health["p50_ms"]),
+                "saturation_machines_list_per_s": saturation["machines"],
+                "saturation_history_per_s": saturation["history"],
+                "saturation_health_per_s": saturation["health"],
+                "headroom_machines_list": ratio(saturation["machines"], args.rate_machines_list),
+                "headroom_history": ratio(saturation["history"], args.rate_history),
                 "errors": errors,
                 "target_machines_list_p99_ms": TARGET_MACHINES_LIST_P99_MS,
                 "target_history_30d_p99_ms": TARGET_HISTORY_30D_P99_MS,
