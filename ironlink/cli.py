@@ -381,7 +381,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ironlink.demo import run_demo
 
     return run_demo(
-        settings, duration_s=args.duration, tractors=args.tractors, excavators=args.excavators
+        settings,
+        duration_s=args.duration,
+        tractors=args.tractors,
+        excavators=args.excavators,
+        alerts_port=args.alerts_port,
     )
 
 
@@ -672,6 +676,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tractors", type=int, default=12)
     p.add_argument("--excavators", type=int, default=8)
+    p.add_argument(
+        "--alerts-port",
+        type=int,
+        default=0,
+        help="port of the demo's webhook receiver on 127.0.0.1 (default: a free one)",
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,17 +21,28 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Final, LiteralString
 
+import psycopg
+
 from api.auth import Role, create_key, revoke_label
 from ironlink import broker_auth, migrate
 from ironlink.db import connect
 from ironlink.settings import Settings
+from maintenance.alerts import subscriptions
+from maintenance.alerts.model import Audience, Channel
+from maintenance.alerts.receiver import Received, Receiver, Verifier
 from maintenance.crm.customer import grade_all
-from maintenance.fleet.seed import seed_demo
+from maintenance.fleet.seed import SeededFleet, seed_demo
 from maintenance.rules.store import active_version, adopt_shipped
 
 DEMO_LABEL: Final = "demo"
 PROGRESS_EVERY_S: Final = 5.0
 HISTORY_H: Final = 72.0  # three simulated days always include working days and a developing fault
+# The demo's webhook receiver listens under this path; subscriptions whose target is on loopback
+# under it are the demo's own, replaced on every seed (the receiver's port and secret change).
+DEMO_ALERTS_PATH: Final = "/ironlink-demo/alerts"
+# How long the end of a bounded demo waits for the alert-delivery job (every 10 s) to send what
+# the last minutes enqueued, before it counts what is still pending.
+ALERTS_DRAIN_S: Final = 15.0
 
 COUNTS: Final = """
 SELECT (SELECT count(*) FROM machines),
@@ -51,11 +63,52 @@ TRUNCATE readings, faults, dm1_reports, fault_episodes, machine_state, rejected,
          ticket_events, parts_requests, service_requests, tickets, service_records, anomaly_state,
          alert_outbox
 """
+DELETE_DEMO_SUBSCRIPTIONS: Final[LiteralString] = """
+DELETE FROM alert_subscriptions s
+WHERE s.channel = 'webhook' AND s.target LIKE %(pattern)s
+  AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.subscription_id = s.id)
+"""
+PENDING_ALERTS: Final[LiteralString] = "SELECT count(*) FROM alert_outbox WHERE status = 'pending'"
 
 
-def seed_with_keys(settings: Settings, *, tractors: int, excavators: int) -> dict[str, str]:
+def _subscribe_demo(
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    fleet: SeededFleet,
+    alerts_url: str | None,
+    alerts_secret: str,
+) -> None:
+    """Every named owner and every demo dealer gets a webhook to the demo's receiver, one path
+    each (the receiver prints whom an alert came to); an earlier demo's are removed first, so
+    `ironlink seed` without a receiver leaves none pointing at a closed port."""
+    conn.execute(DELETE_DEMO_SUBSCRIPTIONS, {"pattern": f"http://127.0.0.1:%{DEMO_ALERTS_PATH}/%"})
+    if alerts_url is None:
+        return
+    recipients = [(Audience.OWNER, code, i) for code, i in fleet.owner_ids.items()]
+    recipients += [(Audience.DEALER, code, i) for code, i in fleet.dealer_ids.items()]
+    for audience, code, recipient_id in recipients:
+        subscriptions.subscribe(
+            conn,
+            audience=audience,
+            recipient_id=recipient_id,
+            channel=Channel.WEBHOOK,
+            target=f"{alerts_url}/{audience}/{code}",
+            secret=alerts_secret,
+        )
+
+
+def seed_with_keys(
+    settings: Settings,
+    *,
+    tractors: int,
+    excavators: int,
+    alerts_url: str | None = None,
+    alerts_secret: str = "",
+) -> dict[str, str]:
     """Migrates, makes the shipped rule set active if the database has no newer one, seeds the
-    fleet, syncs broker users and issues fresh demo keys (old ones revoked)."""
+    fleet, syncs broker users and issues fresh demo keys (old ones revoked). With `alerts_url`
+    (the demo's receiver), owners and dealers get webhook subscriptions signed with
+    `alerts_secret`."""
     migrate.ensure_database(settings.database_url)
     with connect(settings.database_url) as conn:
         migrate.apply(conn, migrate.discover())
@@ -65,6 +118,7 @@ def seed_with_keys(settings: Settings, *, tractors: int, excavators: int) -> dic
         with conn.transaction():
             conn.execute(RESET_DEMO_DATA)
             fleet = seed_demo(conn, tractors=tractors, excavators=excavators)
+            _subscribe_demo(conn, fleet=fleet, alerts_url=alerts_url, alerts_secret=alerts_secret)
             # Graded before the stream starts, so the demo's tickets take the owners' grades.
             grade_all(conn, now=datetime.now(UTC))
             revoke_label(conn, label=DEMO_LABEL)
@@ -144,10 +198,58 @@ def _owner_api_check(base: str, keys: dict[str, str]) -> dict[str, object]:
     return {"ticket_id": None}
 
 
+def _print_alert(alert: Received) -> None:
+    to = alert.path.removeprefix(DEMO_ALERTS_PATH + "/").replace("/", " ")
+    kind = alert.event.removeprefix("ticket.")
+    print(f"  alert to {to}: {kind} {alert.serial} {alert.title!r} ({alert.priority})", flush=True)
+
+
+def _pending_alerts(settings: Settings) -> int:
+    with connect(settings.database_url) as conn:
+        row = conn.execute(PENDING_ALERTS).fetchone()
+    assert row is not None
+    assert isinstance(row[0], int)
+    return row[0]
+
+
 def run_demo(
-    settings: Settings, *, duration_s: float | None, tractors: int, excavators: int
+    settings: Settings,
+    *,
+    duration_s: float | None,
+    tractors: int,
+    excavators: int,
+    alerts_port: int = 0,
 ) -> int:
-    keys = seed_with_keys(settings, tractors=tractors, excavators=excavators)
+    """The demo, with its webhook receiver on 127.0.0.1:`alerts_port` (0: a free port)."""
+    secret = secrets.token_urlsafe(24)
+    verifier = Verifier(secret, on_alert=_print_alert)
+    with Receiver(verifier, port=alerts_port, path=DEMO_ALERTS_PATH) as receiver:
+        return _run(
+            settings,
+            receiver=receiver,
+            secret=secret,
+            duration_s=duration_s,
+            tractors=tractors,
+            excavators=excavators,
+        )
+
+
+def _run(
+    settings: Settings,
+    *,
+    receiver: Receiver,
+    secret: str,
+    duration_s: float | None,
+    tractors: int,
+    excavators: int,
+) -> int:
+    keys = seed_with_keys(
+        settings,
+        tractors=tractors,
+        excavators=excavators,
+        alerts_url=receiver.url,
+        alerts_secret=secret,
+    )
     base = f"http://{settings.api_host}:{settings.api_port}"
     # Replay three simulated days: within 60 % of a bounded demo, else within two minutes.
     catch_up_s = 0.6 * duration_s if duration_s else 120.0
@@ -193,10 +295,17 @@ def run_demo(
             f"  try: curl -H 'Authorization: Bearer {owner_key}' {base}/v1/owner/tickets",
             flush=True,
         )
+        print(
+            f"  alerts: owners' and dealers' webhooks to {receiver.url}/..., sent by the"
+            " scheduler's alert-delivery job, signature verified and repeats dropped here (e-mail"
+            " subscriptions work the same way but need an SMTP relay; the demo has none)",
+            flush=True,
+        )
         started = time.monotonic()
         while not stop.wait(PROGRESS_EVERY_S):
             elapsed = time.monotonic() - started
             counts = _counts(settings)
+            counts["alerts_received"] = receiver.verifier.counts().received
             print(
                 f"[{elapsed:5.0f}s] " + " ".join(f"{k}={v}" for k, v in counts.items()), flush=True
             )
@@ -207,8 +316,16 @@ def run_demo(
                 return 1
         _stop(simulator)
         time.sleep(2 * settings.ingest_flush_s + 1.0)  # let ingest commit what was just published
+        drain_until = time.monotonic() + ALERTS_DRAIN_S
+        while _pending_alerts(settings) and time.monotonic() < drain_until:
+            time.sleep(0.5)
         summary: dict[str, object] = dict(_counts(settings))
         summary.update(_owner_api_check(base, keys))
+        received = receiver.verifier.counts()
+        summary["alerts_received"] = received.received
+        summary["alerts_duplicates"] = received.duplicates
+        summary["alerts_bad_signature"] = received.bad_signature
+        summary["alerts_pending"] = _pending_alerts(settings)
     finally:
         for proc in [simulator, *services]:
             if proc is not None:

@@ -32,6 +32,7 @@ class Received:
     serial: str
     title: str
     priority: str
+    path: str = ""  # the request's path: which subscription's target it came to
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,9 @@ class Verifier:
         with self._lock:
             return Counts(len(self._seen), self._duplicates, self._bad_signature)
 
-    def accept(self, headers: Mapping[str, str], body: bytes, *, now: datetime) -> int:
+    def accept(
+        self, headers: Mapping[str, str], body: bytes, *, now: datetime, path: str = ""
+    ) -> int:
         """200 for a new alert and for a repeat (acknowledged, so the sender stops retrying, but
         counted and not passed on); 401 for a missing, wrong or stale signature (the sender
         gives such a row up: the same signed bytes would be refused again); 400 for a verified
@@ -84,6 +87,7 @@ class Verifier:
                 serial=str(data["machine"]["serial"]),
                 title=str(data["ticket"]["title"]),
                 priority=str(data["ticket"]["priority"]),
+                path=path,
             )
         except (ValueError, KeyError, TypeError):
             return 400
@@ -108,7 +112,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         headers = dict(self.headers.items())
-        self._reply(self.server.verifier.accept(headers, body, now=datetime.now(UTC)))
+        status = self.server.verifier.accept(headers, body, now=datetime.now(UTC), path=self.path)
+        self._reply(status)
 
     def _reply(self, status: int) -> None:
         self.send_response(status)

@@ -38,6 +38,7 @@ def test_a_signed_webhook_arrives_once_and_its_repeat_is_acknowledged_and_counte
             serial="T-1234",
             title="Engine coolant temperature above normal",
             priority="critical",
+            path="/hook",
         )
     ]
     assert receiver.verifier.counts() == Counts(received=1, duplicates=1, bad_signature=0)
