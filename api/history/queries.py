@@ -21,9 +21,9 @@ from api.history.params import ORIGIN, FaultCursor, Range, rolls_up, whole_hours
 Conn = psycopg.Connection[tuple[object, ...]]
 
 # One index range scan of readings (machine_id, ts DESC, seq) per chunk the range touches, then
-# one aggregate pass. psycopg prepares the statement after a few runs on a connection and the
-# generic plan then excludes the chunks outside the range when it starts (ChunkAppend's startup
-# exclusion). Buckets without readings are absent: gap filling is not in the Apache build.
+# one aggregate pass. Run unprepared (see bucketed): each run is planned with its bounds, so the
+# chunks outside the range are excluded when planning and never locked. Buckets without readings
+# are absent: gap filling is not in the Apache build.
 # {aggregates}: avg, min, max of each signal as float8 (boom_cycles is bigint).
 BUCKETED: Final = sql.SQL("""
 SELECT time_bucket(%(bucket)s, r.ts, %(origin)s) AS bucket, count(*) AS readings, {aggregates}

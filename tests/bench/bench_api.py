@@ -17,7 +17,7 @@ busy the (shared) machine was. The dataset (api_dataset.py) is generated once wi
 and reused by later runs with the same parameters. The last line is one JSON object.
 
     .venv/bin/python tests/bench/bench_api.py [--rate-machines-list 30] [--rate-history 5]
-        [--arrivals poisson|fixed] [--duration 30] [--concurrency 8] [--saturation-duration 10]
+        [--arrivals poisson|fixed] [--duration 60] [--concurrency 8] [--saturation-duration 10]
         [--workers 2]
 """
 
@@ -206,12 +206,12 @@ def main() -> None:
     parser.add_argument("--rate-machines-list", type=float, default=30.0, help="requests/s")
     parser.add_argument("--rate-history", type=float, default=5.0, help="requests/s")
     parser.add_argument("--arrivals", choices=("poisson", "fixed"), default="poisson")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds per rate scenario")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per rate scenario")
     parser.add_argument(
         "--concurrency", type=int, default=8, help="requests in flight in the saturation step"
     )
     parser.add_argument("--saturation-duration", type=float, default=10.0, help="seconds")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds, not measured")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds, not measured")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--machines", type=int, default=api_dataset.Params().machines)
     parser.add_argument("--days", type=int, default=api_dataset.Params().days)
