@@ -17,6 +17,24 @@ from simulators.fleet import FleetConfig, RunStats
 from telemetry.ingest import IngestWorker, OnCommitted
 
 
+def connack_reason(client: mqtt.Client, host: str, port: int) -> str:
+    """Connects `client` and returns the CONNACK's reason, e.g. "Success" or "Not authorized"."""
+    result: list[str] = []
+    done = threading.Event()
+
+    def on_connect(c: mqtt.Client, u: object, f: object, reason: object, p: object) -> None:
+        result.append(str(reason))
+        done.set()
+
+    client.on_connect = on_connect
+    client.connect(host, port)
+    client.loop_start()
+    done.wait(10)
+    client.disconnect()
+    client.loop_stop()
+    return result[0] if result else "no answer"
+
+
 def machine_client(settings: Settings, serial: str, *, password: str | None = None) -> mqtt.Client:
     sync_users(settings, [serial])
     client = mqtt.Client(

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from api.auth import Principal
 from api.deps import Conn, DispatcherPrincipal
 from api.ids import After, RecordId
-from api.routers.tickets_out import parts_out
+from api.routers.tickets_out import ticket_out
 from api.schemas import dispatch as s
 from api.schemas.owner import ActiveFault
 from maintenance.crm import customer as crm
@@ -64,23 +64,11 @@ def _tickets_out(
 ) -> list[s.DispatchTicketOut]:
     parts = tickets.parts_for_tickets(conn, [r.id for r in rows])
     return [
-        s.DispatchTicketOut(
-            id=r.id,
-            serial=r.serial,
-            owner=r.owner_name,
+        ticket_out(
+            r,
+            parts[r.id],
+            s.DispatchTicketOut,
             owner_id=r.owner_id,
-            dealer=r.dealer_code,
-            rule_key=r.rule_key,
-            kind=r.kind,
-            title=r.title,
-            priority=r.priority,
-            status=r.status,
-            sla_due_at=r.sla_due_at,
-            opened_at=r.opened_at,
-            last_seen_at=r.last_seen_at,
-            occurrences=r.occurrences,
-            evidence=r.evidence,
-            parts=[parts_out(p) for p in parts[r.id]],
             assigned_technician=(
                 s.TechnicianRef(id=r.assigned_technician_id, name=r.technician_name or "")
                 if r.assigned_technician_id is not None

@@ -12,38 +12,26 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ironlink.settings import Settings
-from tests.mqtt_helpers import machine_client, publish
+from tests.mqtt_helpers import connack_reason, machine_client, publish
 
 pytestmark = pytest.mark.usefixtures("broker")
-
-
-def connect_result(client: mqtt.Client, settings: Settings) -> str:
-    result: list[str] = []
-    done = threading.Event()
-
-    def on_connect(c: mqtt.Client, u: object, f: object, reason: object, p: object) -> None:
-        result.append(str(reason))
-        done.set()
-
-    client.on_connect = on_connect
-    client.connect(settings.mqtt_host, settings.mqtt_port)
-    client.loop_start()
-    done.wait(10)
-    client.disconnect()
-    client.loop_stop()
-    return result[0] if result else "no answer"
 
 
 def test_anonymous_clients_are_refused(base_settings: Settings) -> None:
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5
     )
-    assert connect_result(client, base_settings) == "Not authorized"
+    assert (
+        connack_reason(client, base_settings.mqtt_host, base_settings.mqtt_port) == "Not authorized"
+    )
 
 
 def test_a_wrong_password_is_refused(base_settings: Settings) -> None:
     client = machine_client(base_settings, "T-ACL-PW", password="guess")
-    assert connect_result(client, base_settings) in {"Bad user name or password", "Not authorized"}
+    assert connack_reason(client, base_settings.mqtt_host, base_settings.mqtt_port) in {
+        "Bad user name or password",
+        "Not authorized",
+    }
 
 
 def test_a_machine_publishes_only_under_its_own_serial(base_settings: Settings) -> None:

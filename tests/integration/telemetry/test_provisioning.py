@@ -29,6 +29,7 @@ from ironlink.settings import Settings
 from telemetry.broker_files import SHARED_ACL, BrokerFiles, apply
 from telemetry.wire import Kind
 from tests.factories import make_dealer, make_machine, make_owner
+from tests.mqtt_helpers import connack_reason
 
 Conn = psycopg.Connection[tuple[object, ...]]
 # The broker reloads on SIGHUP from its main loop: a few milliseconds, but not synchronously.
@@ -55,21 +56,7 @@ def _client(username: str, password: str) -> mqtt.Client:
 
 def connect_reason(broker: Broker, username: str, password: str) -> str:
     """The CONNACK's reason, e.g. "Success" or "Not authorized"."""
-    client = _client(username, password)
-    result: list[str] = []
-    done = threading.Event()
-
-    def on_connect(c: mqtt.Client, u: object, f: object, reason: object, p: object) -> None:
-        result.append(str(reason))
-        done.set()
-
-    client.on_connect = on_connect
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    done.wait(10)
-    client.disconnect()
-    client.loop_stop()
-    return result[0] if result else "no answer"
+    return connack_reason(_client(username, password), broker.host, broker.port)
 
 
 def eventually(broker: Broker, username: str, password: str, *, accepted: bool) -> str:
