@@ -426,7 +426,7 @@ def _judge(
     statistic_z = np.choose(which, [level_z, drift_z, peer_z, multi_z])
     score = score_of(ratio)
     events = _episodes(state, idx, score, which, statistic_z, judge, minute)
-    departing = np.maximum(level_z / LEVEL_ALARM_Z, drift_z / DRIFT_ALARM_Z) >= _CLEAR_RATIO
+    departing = np.maximum(stacked[0], stacked[1]) >= _CLEAR_RATIO  # level or drift
     _learn_own(state, idx, dev, short, long, valid & ~departing, valid)
     return events
 

@@ -68,6 +68,15 @@ class Outcome:
     dtc_min: int | None
     flagged_min: int | None
 
+    @property
+    def early(self) -> bool:
+        """Flagged on its own signal before its DTC was raised."""
+        return (
+            self.dtc_min is not None
+            and self.flagged_min is not None
+            and self.flagged_min < self.dtc_min
+        )
+
 
 def fleet_specs(n: int) -> list[MachineSpec]:
     half = n // 2
@@ -228,7 +237,7 @@ def summary(runs: list[SeedRun], days: float) -> dict[str, object]:
     """The figures over every run's faults and healthy hours pooled."""
     outcomes = [o for r in runs for o in r.outcomes]
     with_dtc = [o for o in outcomes if o.dtc_min is not None]
-    early = [o for o in with_dtc if o.flagged_min is not None and o.flagged_min < (o.dtc_min or 0)]
+    early = [o for o in with_dtc if o.early]
     leads = [float((o.dtc_min or 0) - (o.flagged_min or 0)) for o in early]
     false_alarms = sum(sum(r.false_kinds.values()) for r in runs)
     healthy_h = sum(r.healthy_h for r in runs)
@@ -259,9 +268,7 @@ def print_faults(runs: list[SeedRun]) -> None:
     for o in (o for r in runs for o in r.outcomes):
         by_fault[o.fault]["injected"] += 1
         by_fault[o.fault]["dtc"] += int(o.dtc_min is not None)
-        by_fault[o.fault]["early"] += int(
-            o.dtc_min is not None and o.flagged_min is not None and o.flagged_min < o.dtc_min
-        )
+        by_fault[o.fault]["early"] += int(o.early)
     for fault, counts in sorted(by_fault.items()):
         print(
             f"{fault:26s} injected {counts['injected']:3d}  DTC in run {counts['dtc']:3d}  "
