@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-APT_PACKAGES=(postgresql postgresql-contrib cmake mosquitto mosquitto-clients dpkg-dev gcc make python3-venv)
+# chromium and its chromedriver run the console's browser tests (tests/browser) headless.
+APT_PACKAGES=(postgresql postgresql-contrib cmake mosquitto mosquitto-clients dpkg-dev gcc make python3-venv
+  chromium chromium-driver)
 
 log() { printf 'setup: %s\n' "$*"; }
 
