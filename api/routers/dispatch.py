@@ -28,7 +28,7 @@ from maintenance.errors import Invalid
 from maintenance.fleet import dealer_scope, health, technician_load
 from maintenance.parts import stock_view
 from maintenance.rules.model import Priority
-from maintenance.tickets import detail, lifecycle, parts_requests, queue
+from maintenance.tickets import detail, lifecycle, parts_requests, policy, queue
 from maintenance.tickets import repo as tickets
 from maintenance.tickets.model import CLOSED_STATUSES, LIVE_STATUSES, Status
 from maintenance.tickets.queue import Sort
@@ -131,6 +131,7 @@ def _detail(conn: Conn, row: queue.QueueRow, now: datetime) -> s.TicketDetail:
                 for series in window.series
             ],
         ),
+        transitions=[t for t in Status if t in policy.TRANSITIONS[Status(row.status)]],
     )
 
 

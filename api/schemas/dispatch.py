@@ -107,6 +107,9 @@ class TicketDetail(DispatchTicketOut):
     machine: MachineBrief
     events: list[EventOut]
     telemetry: TelemetryOut
+    transitions: list[Status] = Field(
+        description="the statuses this ticket may move to now (maintenance.tickets.policy)"
+    )
 
 
 class AssignIn(BaseModel):

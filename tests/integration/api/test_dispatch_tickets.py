@@ -285,6 +285,20 @@ def test_a_ticket_moves_through_its_states_and_each_move_is_an_event(
     assert (record[0], float(record[1]), record[2]) == ("thermostat replaced", 1.5, 1200.0)
 
 
+def test_the_detail_names_the_statuses_the_ticket_may_move_to_now(
+    api: Api, conn: Conn, world: World
+) -> None:
+    ticket = ticket_a(conn, world)
+    _, body = api.get(url(ticket), world.keys["a"])
+    assert body["transitions"] == ["scheduled", "in_progress", "resolved", "cancelled"]
+    _, body = api.post(url(ticket, "/transition"), world.keys["a"], {"to": "in_progress"})
+    assert body["transitions"] == ["waiting_parts", "resolved", "cancelled"]
+    _, body = api.post(
+        url(ticket, "/transition"), world.keys["a"], {"to": "cancelled", "note": "x"}
+    )
+    assert body["transitions"] == []
+
+
 @pytest.mark.parametrize(
     ("start", "body", "status", "words"),
     [
