@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
+from typing import Final
 from uuid import UUID
 
 import msgspec
@@ -13,8 +14,10 @@ from maintenance.rules.model import Priority
 
 
 class AlertKind(enum.StrEnum):
-    """What happened to a ticket, as recipients subscribe to it. The ticket events behind each
-    kind are chosen in maintenance.alerts.outbox.ENQUEUE_FOR_TICKET_EVENT."""
+    """What recipients subscribe to. The ticket events behind the ticket kinds are chosen in
+    maintenance.alerts.outbox.ENQUEUE_FOR_TICKET_EVENT; service_due comes from the service-due
+    forecast (maintenance.alerts.service_due), digest from the calendar (maintenance.alerts.digest).
+    """
 
     OPENED = "opened"
     ESCALATED = "escalated"  # priority raised (a sustained anomaly, the SLA job)
@@ -23,6 +26,22 @@ class AlertKind(enum.StrEnum):
     REOPENED = "reopened"
     SLA_NEAR = "sla_near"
     SLA_BREACHED = "sla_breached"
+    SERVICE_DUE = "service_due"
+    DIGEST = "digest"
+
+
+# The kinds about one ticket: their payload is Payload, their webhook type "ticket.<kind>".
+TICKET_KINDS: Final = frozenset(
+    {
+        AlertKind.OPENED,
+        AlertKind.ESCALATED,
+        AlertKind.RESOLVED,
+        AlertKind.CANCELLED,
+        AlertKind.REOPENED,
+        AlertKind.SLA_NEAR,
+        AlertKind.SLA_BREACHED,
+    }
+)
 
 
 class Channel(enum.StrEnum):
@@ -69,6 +88,9 @@ class EventPart(msgspec.Struct, frozen=True):
     at: datetime
     actor: str
     note: str | None = None
+    # An SLA breach that raised the ticket's priority: the priority before (the ticket part has
+    # the new one).
+    raised_from: Priority | None = None
 
 
 class TicketPart(msgspec.Struct, frozen=True):
@@ -100,6 +122,48 @@ class Payload(msgspec.Struct, frozen=True):
     machine: MachinePart
     owner: PartyPart
     dealer: PartyPart
+
+
+class ServicePart(msgspec.Struct, frozen=True):
+    """One service interval as forecast: reached on `expected`, between `earliest` and `latest`
+    (None: maybe never, if the machine stops working)."""
+
+    rule_key: str
+    title: str
+    every_h: float
+    due_at_h: float
+    engine_hours: float
+    hours_left: float
+    expected: date
+    earliest: date
+    latest: date | None
+    hours_per_week: float
+
+
+class ServiceDuePayload(msgspec.Struct, frozen=True):
+    service: ServicePart
+    machine: MachinePart
+    owner: PartyPart
+    dealer: PartyPart
+
+
+class DigestMachine(msgspec.Struct, frozen=True):
+    """One machine's lines in a digest; a machine with none of them is left out."""
+
+    serial: str
+    kind: str
+    model: str
+    open_tickets: list[str] = []  # "#12 Coolant temperature above normal (high)"
+    services_due: list[str] = []  # "500-hour service around 2026-12-01"
+    silent_since: datetime | None = None
+    active_faults: list[str] = []  # "SPN 110 FMI 0"
+
+
+class DigestPayload(msgspec.Struct, frozen=True):
+    owner: PartyPart
+    day: date
+    timezone: str
+    machines: list[DigestMachine]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,23 @@ from maintenance.alerts.model import AlertKind, Audience, Claimed, Failed, Outco
 from maintenance.errors import Invalid
 from maintenance.rules.model import Priority
 
-# Owners hear about their machine's problems and their end; dealers also about their own
-# promises (SLA) and tickets coming back.
+# What each audience may subscribe to: the digest summarises one owner's machines, so it has no
+# dealer audience.
+AUDIENCE_KINDS: Final = {
+    Audience.OWNER: tuple(AlertKind),
+    Audience.DEALER: tuple(k for k in AlertKind if k is not AlertKind.DIGEST),
+}
+# Owners hear about their machine's problems and their end, services coming due and their daily
+# digest; dealers about everything they may subscribe to, their own promises (SLA) included.
 DEFAULT_KINDS: Final = {
-    Audience.OWNER: (AlertKind.OPENED, AlertKind.ESCALATED, AlertKind.RESOLVED),
-    Audience.DEALER: tuple(AlertKind),
+    Audience.OWNER: (
+        AlertKind.OPENED,
+        AlertKind.ESCALATED,
+        AlertKind.RESOLVED,
+        AlertKind.SERVICE_DUE,
+        AlertKind.DIGEST,
+    ),
+    Audience.DEALER: AUDIENCE_KINDS[Audience.DEALER],
 }
 
 # A critical ticket (a red-stop code: "stop the engine and call") is worth waking someone for;
@@ -39,17 +51,17 @@ LEASE: Final = timedelta(minutes=5)
 
 
 def kinds_for(audience: Audience, wanted: Iterable[str] | None = None) -> list[AlertKind]:
-    """The subscription's kinds: `wanted` checked against the vocabulary, or the audience's
-    defaults."""
+    """The subscription's kinds: `wanted` checked against what the audience may have, or the
+    audience's defaults."""
     if wanted is None:
         return list(DEFAULT_KINDS[audience])
+    allowed = AUDIENCE_KINDS[audience]
     kinds: list[AlertKind] = []
     for name in wanted:
-        try:
-            kind = AlertKind(name.strip())
-        except ValueError:
-            known = ", ".join(AlertKind)
-            raise Invalid(f"unknown alert kind {name!r}; known: {known}") from None
+        kind = next((k for k in allowed if k == name.strip()), None)
+        if kind is None:
+            known = ", ".join(allowed)
+            raise Invalid(f"unknown alert kind {name!r} for {audience}s; known: {known}")
         if kind not in kinds:
             kinds.append(kind)
     if not kinds:

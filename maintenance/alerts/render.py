@@ -19,7 +19,16 @@ from typing import Final
 
 import msgspec
 
-from maintenance.alerts.model import AlertKind, Claimed, Payload
+from maintenance.alerts.model import (
+    TICKET_KINDS,
+    AlertKind,
+    Claimed,
+    DigestPayload,
+    MachinePart,
+    PartyPart,
+    Payload,
+    ServiceDuePayload,
+)
 
 SIGNATURE_HEADER: Final = "X-IronLink-Signature"
 TIMESTAMP_HEADER: Final = "X-IronLink-Timestamp"
@@ -38,7 +47,18 @@ SUBJECT_VERB: Final = {
     AlertKind.REOPENED: "reopened",
     AlertKind.SLA_NEAR: "due soon",
     AlertKind.SLA_BREACHED: "overdue",
+    AlertKind.SERVICE_DUE: "service due",
+    AlertKind.DIGEST: "daily summary",
 }
+
+
+def event_type(kind: AlertKind) -> str:
+    """The webhook's `type` and X-IronLink-Event: what the payload is about, then what happened."""
+    if kind in TICKET_KINDS:
+        return f"ticket.{kind}"
+    if kind is AlertKind.SERVICE_DUE:
+        return "machine.service_due"
+    return f"owner.{kind}"
 
 
 def webhook_body(row: Claimed) -> bytes:
@@ -46,7 +66,7 @@ def webhook_body(row: Claimed) -> bytes:
     signature computed over it) is the same."""
     envelope = {
         "id": str(row.idempotency_key),
-        "type": f"ticket.{row.kind}",
+        "type": event_type(row.kind),
         "created_at": row.created_at.isoformat(),
         "data": row.payload,
     }
@@ -87,12 +107,20 @@ def webhook_headers(row: Claimed, *, body: bytes, now: datetime) -> dict[str, st
         IDEMPOTENCY_HEADER: str(row.idempotency_key),
         TIMESTAMP_HEADER: str(ts),
         SIGNATURE_HEADER: signature(row.secret, timestamp=ts, body=body),
-        EVENT_HEADER: f"ticket.{row.kind}",
+        EVENT_HEADER: event_type(row.kind),
     }
 
 
 def payload(row: Claimed) -> Payload:
     return msgspec.convert(row.payload, Payload, strict=False)
+
+
+def service_due_payload(row: Claimed) -> ServiceDuePayload:
+    return msgspec.convert(row.payload, ServiceDuePayload, strict=False)
+
+
+def digest_payload(row: Claimed) -> DigestPayload:
+    return msgspec.convert(row.payload, DigestPayload, strict=False)
 
 
 def message_id(row: Claimed) -> str:
@@ -101,29 +129,72 @@ def message_id(row: Claimed) -> str:
 
 
 def email(row: Claimed, *, sender: str, now: datetime) -> EmailMessage:
-    p = payload(row)
+    if row.kind is AlertKind.SERVICE_DUE:
+        subject, lines = _service_due_text(service_due_payload(row))
+    elif row.kind is AlertKind.DIGEST:
+        subject, lines = _digest_text(digest_payload(row))
+    else:
+        subject, lines = _ticket_text(row.kind, payload(row))
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = row.target
-    msg["Subject"] = (
-        f"[IronLink] {p.machine.serial}: {SUBJECT_VERB[row.kind]} - {p.ticket.title}"
-        f" ({p.ticket.priority})"
-    )
+    msg["Subject"] = f"[IronLink] {subject}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id(row)
-    msg["X-IronLink-Event"] = f"ticket.{row.kind}"
+    msg["X-IronLink-Event"] = event_type(row.kind)
+    lines += ["", f"Alert {row.idempotency_key}"]
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+def _parties(machine: MachinePart, owner: PartyPart, dealer: PartyPart) -> list[str]:
+    return [
+        f"Machine:   {machine.serial} ({machine.kind} {machine.model})",
+        f"Owner:     {owner.name}",
+        f"Dealer:    {dealer.name}" + (f" ({dealer.code})" if dealer.code else ""),
+    ]
+
+
+def _ticket_text(kind: AlertKind, p: Payload) -> tuple[str, list[str]]:
+    subject = f"{p.machine.serial}: {SUBJECT_VERB[kind]} - {p.ticket.title} ({p.ticket.priority})"
     lines = [
-        f"Machine:   {p.machine.serial} ({p.machine.kind} {p.machine.model})",
-        f"Owner:     {p.owner.name}",
-        f"Dealer:    {p.dealer.name}" + (f" ({p.dealer.code})" if p.dealer.code else ""),
+        *_parties(p.machine, p.owner, p.dealer),
         f"Ticket:    #{p.ticket.id} {p.ticket.title}",
-        f"Event:     {SUBJECT_VERB[row.kind]} at {p.event.at.isoformat()} by {p.event.actor}",
+        f"Event:     {SUBJECT_VERB[kind]} at {p.event.at.isoformat()} by {p.event.actor}",
         f"Priority:  {p.ticket.priority}",
         f"Status:    {p.ticket.status}",
         f"Due by:    {p.ticket.sla_due_at.isoformat()}",
     ]
+    if p.event.raised_from is not None:
+        lines.append(f"Raised:    priority {p.event.raised_from} -> {p.ticket.priority}")
     if p.event.note:
         lines += ["", p.event.note]
-    lines += ["", f"Alert {row.idempotency_key}"]
-    msg.set_content("\n".join(lines) + "\n")
-    return msg
+    return subject, lines
+
+
+def _service_due_text(p: ServiceDuePayload) -> tuple[str, list[str]]:
+    s = p.service
+    latest = s.latest.isoformat() if s.latest else "open (if the machine stops working)"
+    subject = f"{p.machine.serial}: {s.title} due around {s.expected.isoformat()}"
+    lines = [
+        *_parties(p.machine, p.owner, p.dealer),
+        f"Service:   {s.title} ({s.rule_key}, every {s.every_h:g} h)",
+        f"Expected:  {s.expected.isoformat()} (earliest {s.earliest.isoformat()}, latest {latest})",
+        f"Hours:     {s.engine_hours:.1f} h now, due at {s.due_at_h:g} h"
+        f" ({s.hours_left:.1f} h left)",
+        f"Usage:     {s.hours_per_week:.1f} h a week recently",
+    ]
+    return subject, lines
+
+
+def _digest_text(p: DigestPayload) -> tuple[str, list[str]]:
+    subject = f"{p.owner.name}: daily summary for {p.day.isoformat()}"
+    lines = [f"Owner:     {p.owner.name}", f"Day:       {p.day.isoformat()} ({p.timezone})"]
+    for m in p.machines:
+        lines += ["", f"{m.serial} ({m.kind} {m.model})"]
+        lines += [f"  open ticket   {t}" for t in m.open_tickets]
+        lines += [f"  service due   {s}" for s in m.services_due]
+        if m.silent_since is not None:
+            lines.append(f"  silent since  {m.silent_since.isoformat()}")
+        lines += [f"  active fault  {f}" for f in m.active_faults]
+    return subject, lines

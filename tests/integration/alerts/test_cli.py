@@ -58,7 +58,7 @@ def test_subscribe_list_and_deliver(
     assert run(settings, "list") == 0
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 2
-    assert "[opened,escalated,resolved]" in listed[0]
+    assert "[opened,escalated,resolved,service_due,digest]" in listed[0]
     assert "service@example.test [opened,sla_breached] quiet 22:00-06:00 Europe/Berlin" in listed[1]
 
     finding = Finding(

@@ -46,13 +46,23 @@ def claimed(
     )
 
 
-def test_owners_get_opened_escalated_resolved_by_default_and_dealers_everything() -> None:
+def test_owners_get_their_problems_services_and_digest_by_default_and_dealers_all_but_digest() -> (
+    None
+):
     assert policy.kinds_for(Audience.OWNER) == [
         AlertKind.OPENED,
         AlertKind.ESCALATED,
         AlertKind.RESOLVED,
+        AlertKind.SERVICE_DUE,
+        AlertKind.DIGEST,
     ]
-    assert policy.kinds_for(Audience.DEALER) == list(AlertKind)
+    assert policy.kinds_for(Audience.DEALER) == [k for k in AlertKind if k is not AlertKind.DIGEST]
+
+
+def test_a_dealer_cannot_subscribe_to_the_owners_digest() -> None:
+    with pytest.raises(Invalid, match="unknown alert kind 'digest' for dealers"):
+        policy.kinds_for(Audience.DEALER, ["service_due", "digest"])
+    assert policy.kinds_for(Audience.OWNER, ["digest"]) == [AlertKind.DIGEST]
 
 
 def test_wanted_kinds_are_checked_and_deduplicated() -> None:
@@ -60,7 +70,7 @@ def test_wanted_kinds_are_checked_and_deduplicated() -> None:
         AlertKind.SLA_BREACHED,
         AlertKind.OPENED,
     ]
-    with pytest.raises(Invalid, match="unknown alert kind 'assigned'"):
+    with pytest.raises(Invalid, match="unknown alert kind 'assigned' for owners"):
         policy.kinds_for(Audience.OWNER, ["assigned"])
     with pytest.raises(Invalid, match="at least one"):
         policy.kinds_for(Audience.OWNER, [])
