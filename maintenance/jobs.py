@@ -11,6 +11,7 @@ from typing import Final
 from psycopg_pool import ConnectionPool
 
 from maintenance import job_runs
+from maintenance.alerts import service_due
 from maintenance.alerts.channels import Sender
 from maintenance.alerts.delivery import deliver_due
 from maintenance.alerts.model import Channel
@@ -148,6 +149,20 @@ def alert_delivery(pool: ConnectionPool, senders: Mapping[Channel, Sender]) -> N
             )
 
 
+def service_due_alerts(pool: ConnectionPool, lead_days: int) -> None:
+    """An alert to owner and dealer when a service is forecast due within `lead_days`, once per
+    (machine, rule, due point) and recipient (maintenance.alerts.service_due)."""
+    with pool.connection() as conn, conn.transaction():
+        done = service_due.sweep(conn, now=datetime.now(UTC), lead_days=lead_days)
+    if done.alerted:
+        log.info(
+            "service-due alerts: %d machines forecast, %d services due, %d alerts enqueued",
+            done.machines,
+            len(done.alerted),
+            done.rows,
+        )
+
+
 def sla_escalation(pool: ConnectionPool, near_fraction: float) -> None:
     """Live tickets near or past their SLA deadline get sla_near / sla_breached once, a breach
     raising the priority a step (maintenance.tickets.sla); their alerts go out with them."""
@@ -195,6 +210,8 @@ def job_table(
     sla_near_fraction: float = 0.25,
     retention_every_s: float = 86_400.0,
     retention_days: int = 730,  # 0: telemetry kept forever (job runs are still pruned)
+    service_due_every_s: float = 3_600.0,
+    service_due_lead_days: int = 7,
 ) -> list[Job]:
     sweeper = FleetSweeper()  # the detector's learned state lives as long as the scheduler
     alerts = (
@@ -211,6 +228,11 @@ def job_table(
         Job("chunk-reorder", reorder_every_s, lambda: chunk_reorder_job(pool)),
         Job("hourly-rollup", rollup_every_s, lambda: hourly_rollup_job(pool)),
         Job("sla-escalation", sla_every_s, lambda: sla_escalation(pool, sla_near_fraction)),
+        Job(
+            "service-due-alerts",
+            service_due_every_s,
+            lambda: service_due_alerts(pool, service_due_lead_days),
+        ),
         Job("retention", retention_every_s, lambda: retention(pool, keep)),
         *alerts,
     ]
