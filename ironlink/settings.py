@@ -61,6 +61,8 @@ class Settings:
     retention_days: int = 730
     # A live ticket with less than this share of its SLA window left gets an sla_near event.
     sla_near_fraction: float = 0.25
+    # A service forecast due within this many days is alerted to owner and dealer, once.
+    service_due_lead_days: int = 7
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -118,6 +120,8 @@ def load(environ: Mapping[str, str]) -> Settings:
         errors.append("IRONLINK_RETENTION_DAYS must be 0 (keep forever) or more")
     if not 0 < settings.sla_near_fraction < 1:
         errors.append("IRONLINK_SLA_NEAR_FRACTION must be between 0 and 1")
+    if settings.service_due_lead_days < 0:
+        errors.append("IRONLINK_SERVICE_DUE_LEAD_DAYS must be 0 or more")
     if settings.alert_timeout_s <= 0:
         errors.append("IRONLINK_ALERT_TIMEOUT_S must be positive")
     if errors:
