@@ -11,7 +11,7 @@ from typing import Final
 from psycopg_pool import ConnectionPool
 
 from maintenance import job_runs
-from maintenance.alerts import service_due
+from maintenance.alerts import digest, service_due
 from maintenance.alerts.channels import Sender
 from maintenance.alerts.delivery import deliver_due
 from maintenance.alerts.model import Channel
@@ -19,6 +19,7 @@ from maintenance.anomaly.sweep import FleetSweeper
 from maintenance.crm.customer import grade_all
 from maintenance.evaluate import RuleSource, current_rules, run_rules, without_silence
 from maintenance.fleet import repo as fleet
+from maintenance.forecast.parts_repo import forecast_every_dealer
 from maintenance.rules.model import Silence
 from maintenance.tickets.sla_escalation import escalate as sla_escalation_run
 from telemetry import chunk_reorder, hourly_rollup, reader
@@ -163,6 +164,20 @@ def service_due_alerts(pool: ConnectionPool, lead_days: int) -> None:
         )
 
 
+def owner_digest(pool: ConnectionPool, lead_days: int) -> None:
+    """Each subscribed owner's daily summary once their local morning has come, once per local
+    day, only when there is something to say (maintenance.alerts.digest)."""
+    with pool.connection() as conn, conn.transaction():
+        done = digest.run(conn, now=datetime.now(UTC), lead_days=lead_days)
+    if done.owners:
+        log.info(
+            "owner digest: %d owners due, %d digests sent (%d alerts)",
+            done.owners,
+            len(done.sent),
+            done.rows,
+        )
+
+
 def sla_escalation(pool: ConnectionPool, near_fraction: float) -> None:
     """Live tickets near or past their SLA deadline get sla_near / sla_breached once, a breach
     raising the priority a step (maintenance.tickets.sla); their alerts go out with them."""
@@ -193,6 +208,14 @@ def retention(pool: ConnectionPool, keep: timedelta | None) -> None:
     )
 
 
+def parts_forecast(pool: ConnectionPool) -> None:
+    """Every dealer's parts demand for the next 90 days, stored as the snapshot the dispatcher's
+    parts-forecast reads with the live shelf (maintenance.forecast.parts_repo)."""
+    with pool.connection() as conn:
+        dealers, visits = forecast_every_dealer(conn, now=datetime.now(UTC))
+    log.info("parts forecast: %d dealers, %d service visits", dealers, visits)
+
+
 def job_table(
     pool: ConnectionPool,
     rules: RuleSource,
@@ -212,6 +235,8 @@ def job_table(
     retention_days: int = 730,  # 0: telemetry kept forever (job runs are still pruned)
     service_due_every_s: float = 3_600.0,
     service_due_lead_days: int = 7,
+    digest_every_s: float = 3_600.0,  # each owner's is sent by the first run after 07:00 local
+    parts_forecast_every_s: float = 86_400.0,
 ) -> list[Job]:
     sweeper = FleetSweeper()  # the detector's learned state lives as long as the scheduler
     alerts = (
@@ -233,6 +258,8 @@ def job_table(
             service_due_every_s,
             lambda: service_due_alerts(pool, service_due_lead_days),
         ),
+        Job("owner-digest", digest_every_s, lambda: owner_digest(pool, service_due_lead_days)),
+        Job("parts-forecast", parts_forecast_every_s, lambda: parts_forecast(pool)),
         Job("retention", retention_every_s, lambda: retention(pool, keep)),
         *alerts,
     ]
