@@ -29,14 +29,17 @@ Conn: TypeAlias = psycopg.Connection[tuple[object, ...]]
 # not an alert. The payload carries the event's note (a resolution, a reason), never the event's
 # internal detail (the owner's grade, parts request ids). One row per matching active
 # subscription of the ticket's owner and of its dealer; the unique (event_key, subscription_id)
-# makes a replay add nothing.
+# makes a replay add nothing. An SLA breach that raised the priority is one event and one alert
+# (sla_breached, with raised_from): a subscriber to escalations gets that alert, since the raise
+# is what they subscribed to, rather than a second alert for the same breach.
 ENQUEUE_FOR_TICKET_EVENT: Final[LiteralString] = """
 INSERT INTO alert_outbox (event_key, subscription_id, ticket_id, kind, priority, payload,
                           created_at, next_attempt_at)
 SELECT 'ticket-event:' || e.id, s.id, t.id, a.kind, t.priority,
        jsonb_build_object(
            'event', jsonb_build_object('id', e.id, 'kind', a.kind, 'at', e.at,
-                                       'actor', e.actor, 'note', e.detail ->> 'note'),
+                                       'actor', e.actor, 'note', e.detail ->> 'note',
+                                       'raised_from', a.raised_from),
            'ticket', jsonb_build_object('id', t.id, 'title', t.title, 'kind', t.kind,
                                         'rule_key', t.rule_key, 'priority', t.priority,
                                         'status', t.status, 'opened_at', t.opened_at,
@@ -52,14 +55,18 @@ CROSS JOIN LATERAL (
         WHEN e.kind = 'status' AND e.detail ->> 'to' IN ('resolved', 'cancelled')
             THEN e.detail ->> 'to'
         WHEN e.kind = 'status' AND e.detail ->> 'reopened' = 'true' THEN 'reopened'
-    END AS kind
+    END AS kind,
+    CASE WHEN e.kind = 'sla_breached' AND e.detail ? 'raised_to'
+         THEN e.detail ->> 'priority' END AS raised_from
 ) a
 JOIN tickets t ON t.id = e.ticket_id
 JOIN machines m ON m.id = t.machine_id
 JOIN owners o ON o.id = t.owner_id
 JOIN dealers d ON d.id = t.dealer_id
 JOIN alert_subscriptions s
-  ON s.active AND a.kind = ANY(s.event_kinds)
+  ON s.active
+ AND (a.kind = ANY(s.event_kinds)
+      OR (a.raised_from IS NOT NULL AND 'escalated' = ANY(s.event_kinds)))
  AND (s.owner_id = t.owner_id OR s.dealer_id = t.dealer_id)
 ON CONFLICT (event_key, subscription_id) DO NOTHING
 """

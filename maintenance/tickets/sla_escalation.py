@@ -1,8 +1,10 @@
 """The SLA escalation job's SQL side (the rules are maintenance.tickets.sla): live tickets near or
 past their deadline get an sla_near or sla_breached event, once each, written by
 lifecycle.INSERT_EVENT so their alerts are enqueued with them; a breach raises the priority one
-step and writes an `escalated` event as flows does (owners subscribe to escalations, dealers to
-their promises). All in the caller's transaction.
+step, recorded on the breach event itself (detail raised_to): one event, so one alert per
+recipient, whose payload says the priority was raised. Subscribers to escalations hear of it as
+that breach (maintenance.alerts.outbox); `escalated` events stay for the other raises (a
+sustained anomaly, a dispatcher). All in the caller's transaction.
 
 Once each, even with two runs at a time (a manual run beside the scheduler's): candidates are
 locked, then their SLA events are read by a later statement, which sees what a run that held the
@@ -100,9 +102,6 @@ def escalate(conn: Conn, *, now: datetime, near_fraction: float) -> Escalated:
             result.raised.append(a.ticket_id)
             raises.append({"ticket_id": a.ticket_id, "priority": str(a.raise_to)})
         events.append(_event(a.ticket_id, kind=a.step, detail=detail, at=now))
-        if a.raise_to is not None:
-            escalated = {"priority": str(a.raise_to), "from": str(a.priority), "reason": a.step}
-            events.append(_event(a.ticket_id, kind="escalated", detail=escalated, at=now))
     with conn.cursor() as cur:
         # Priorities first: the alerts enqueued with the events carry the ticket's new priority.
         if raises:

@@ -109,18 +109,22 @@ def test_a_breach_is_reported_once_and_raises_the_priority_one_step(
     assert run(conn, hours=73) == Escalated(near=[], breached=[ticket], raised=[ticket])
     assert run(conn, hours=74) == Escalated(near=[], breached=[], raised=[])
     assert priority_of(conn, ticket) == "high"
-    assert sla_events(conn, ticket) == [
-        ("sla_near", "sla"),
-        ("sla_breached", "sla"),
-        ("escalated", "sla"),
-    ]
-    # The dealer hears of both; the owner of the escalation only. Alerts carry the new priority.
-    assert alerts(conn, ticket) == [
-        ("sla_near", "dealer@example.test", "normal"),
+    # The breach is one event that records the raise: no separate escalation.
+    assert sla_events(conn, ticket) == [("sla_near", "sla"), ("sla_breached", "sla")]
+    # The dealer hears of both steps; the owner, subscribed to escalations, of the breach that
+    # raised the priority: one alert each per event, carrying the new priority and the old one.
+    near, *breach = alerts(conn, ticket)
+    assert near == ("sla_near", "dealer@example.test", "normal")
+    assert sorted(breach) == [
         ("sla_breached", "dealer@example.test", "high"),
-        ("escalated", "owner@example.test", "high"),
-        ("escalated", "dealer@example.test", "high"),
+        ("sla_breached", "owner@example.test", "high"),
     ]
+    raised = conn.execute(
+        "SELECT DISTINCT payload #>> '{event,raised_from}', payload #>> '{ticket,priority}'"
+        " FROM alert_outbox WHERE ticket_id = %s AND kind = 'sla_breached'",
+        (ticket,),
+    ).fetchall()
+    assert raised == [("normal", "high")]
 
 
 def test_a_critical_ticket_past_its_deadline_is_breached_without_a_raise(
@@ -130,6 +134,8 @@ def test_a_critical_ticket_past_its_deadline_is_breached_without_a_raise(
     assert run(conn, hours=5) == Escalated(near=[], breached=[ticket], raised=[])
     assert priority_of(conn, ticket) == "critical"
     assert sla_events(conn, ticket) == [("sla_breached", "sla")]
+    # Nothing was raised: only the dealer, who subscribes to breaches, hears of it.
+    assert alerts(conn, ticket) == [("sla_breached", "dealer@example.test", "critical")]
 
 
 def test_finished_tickets_are_left_alone(conn: Conn, world: World) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -107,3 +108,49 @@ def test_the_email_names_machine_event_and_note_with_a_message_id_from_the_key()
     assert "Dealer:    Nord Service (DLR-N)" in text
     assert "Thermostat replaced" in text
     assert str(KEY) in text
+
+
+def test_a_breach_that_raised_the_priority_says_so() -> None:
+    event = {**PAYLOAD["event"], "kind": "sla_breached", "raised_from": "high"}  # type: ignore[dict-item]
+    breach = replace(
+        row(Channel.EMAIL), kind=AlertKind.SLA_BREACHED, payload={**PAYLOAD, "event": event}
+    )
+    text = render.email(breach, sender="alerts@ironlink.test", now=NOW).get_content()
+    assert "Raised:    priority high -> critical" in text
+    assert (
+        "Raised:" not in render.email(row(Channel.EMAIL), sender="a@b.test", now=NOW).get_content()
+    )
+
+
+SERVICE_DUE: dict[str, object] = {
+    "service": {
+        "rule_key": "svc-500h",
+        "title": "500-hour service",
+        "every_h": 500.0,
+        "due_at_h": 1500.0,
+        "engine_hours": 1462.5,
+        "hours_left": 37.5,
+        "expected": "2026-11-27",
+        "earliest": "2026-11-26",
+        "latest": None,
+        "hours_per_week": 52.0,
+    },
+    "machine": PAYLOAD["machine"],
+    "owner": PAYLOAD["owner"],
+    "dealer": PAYLOAD["dealer"],
+}
+
+
+def test_a_service_due_alert_names_machine_service_dates_and_hours() -> None:
+    due = replace(row(), kind=AlertKind.SERVICE_DUE, payload=SERVICE_DUE)
+    assert json.loads(render.webhook_body(due))["type"] == "machine.service_due"
+    assert render.webhook_headers(due, body=b"", now=NOW)["X-IronLink-Event"] == (
+        "machine.service_due"
+    )
+    msg = render.email(replace(due, channel=Channel.EMAIL), sender="a@b.test", now=NOW)
+    assert msg["Subject"] == "[IronLink] T-1234: 500-hour service due around 2026-11-27"
+    text = msg.get_content()
+    assert "Machine:   T-1234 (tractor 6155M)" in text
+    assert "Service:   500-hour service (svc-500h, every 500 h)" in text
+    assert "Expected:  2026-11-27 (earliest 2026-11-26, latest open" in text
+    assert "Hours:     1462.5 h now, due at 1500 h (37.5 h left)" in text
