@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import problems
-from api.routers import admin, dispatch, health, iso15143, owner
+from api.routers import admin, dispatch, dispatch_parts_forecast, health, iso15143, owner
 from ironlink.db import make_pool
 from ironlink.settings import Settings
 
@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(owner.router)
     app.include_router(dispatch.router)
+    app.include_router(dispatch_parts_forecast.router)
     app.include_router(admin.router)
     app.include_router(iso15143.router)
     return app
