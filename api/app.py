@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import console, problems
 from api.routers import admin, dispatch, dispatch_parts_forecast, health, iso15143, owner
 from ironlink.db import make_pool
 from ironlink.settings import Settings
@@ -37,4 +37,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dispatch_parts_forecast.router)
     app.include_router(admin.router)
     app.include_router(iso15143.router)
+    console.mount(app)
     return app
