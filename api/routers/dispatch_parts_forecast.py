@@ -45,7 +45,9 @@ def parts_forecast(
         Horizon, Query(description="days ahead the demand is summed over")
     ] = Horizon.DAYS_30,
     lead_time_days: Annotated[
-        int, Query(ge=1, le=180, description="days from an order to its delivery")
+        # With the review period, within the 90 days of service visits the forecast dates.
+        int,
+        Query(ge=1, le=60, description="days from an order to its delivery"),
     ] = DEFAULT_POLICY.lead_time_days,
 ) -> PartsForecastOut:
     dealer_id = dealer_scope.dealer_id_in_scope(conn, code=dealer_code, scope=principal.dealer_id)

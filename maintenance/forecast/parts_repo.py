@@ -187,7 +187,9 @@ def compute_demand(
     for machine_id, rule_key in conn.execute(OPEN_SERVICE_TICKETS, {"ids": ids}):
         open_rules.setdefault(int(machine_id), set()).add(str(rule_key))  # type: ignore[call-overload]
     last_report = {int(m[0]): m[2] for m in machines}  # type: ignore[call-overload]
-    until = today + timedelta(days=max(HORIZONS_DAYS))
+    # A snapshot is read for up to SNAPSHOT_MAX_AGE (36 h): its readers' horizons end up to two
+    # days after the snapshot's own.
+    until = today + timedelta(days=max(HORIZONS_DAYS) + 2)
     visits: list[ServiceVisit] = []
     for view in fleet.machine_views(conn, ids) if kits else []:
         reported = last_report[view.machine_id]

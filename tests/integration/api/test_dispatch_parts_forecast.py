@@ -202,7 +202,7 @@ def test_a_shorter_lead_time_needs_less_stock(client: TestClient, world: World) 
 
 
 def test_the_daily_job_stores_what_the_request_reads(
-    client: TestClient, world: World, settings: Settings
+    conn: Conn, client: TestClient, world: World, settings: Settings
 ) -> None:
     live = forecast(client, world, horizon_days=60)
     pool = make_pool(settings.database_url)
@@ -214,6 +214,9 @@ def test_the_daily_job_stores_what_the_request_reads(
     assert (live["from_snapshot"], stored["from_snapshot"]) == (False, True)
     assert stored["lines"] == live["lines"]
     assert stored["totals"] == live["totals"]
+    # A snapshot the job has not replaced for two days is stale: the request computes again.
+    conn.execute("UPDATE parts_forecast_runs SET computed_at = computed_at - interval '2 days'")
+    assert forecast(client, world, horizon_days=60)["from_snapshot"] is False
 
 
 def test_another_dealers_dispatcher_gets_404_and_a_bad_horizon_422(
@@ -227,3 +230,5 @@ def test_another_dealers_dispatcher_gets_404_and_a_bad_horizon_422(
     response = get(client, world.code, world.keys["a"], horizon_days=45)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["query", "horizon_days"]
+    response = get(client, world.code, world.keys["a"], lead_time_days=61)
+    assert response.status_code == 422, response.text
