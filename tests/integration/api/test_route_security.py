@@ -47,9 +47,10 @@ AUDIENCES: Final = (
     # AEMP 2.0 serves every role, each scoped to its own machines (api/routers/iso15143.py).
     Audience("/iso15143", get_principal, (), owner_scoped=True),
 )
-# Reachable without a key, on purpose.
+# Reachable without a key, on purpose. /console is the dispatcher console's static files (a
+# Mount): they hold no data, and every API call they make carries the dispatcher's key.
 PUBLIC: Final = frozenset(
-    {"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    {"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/console"}
 )
 
 
