@@ -290,6 +290,10 @@ def _run(
         )
         for label, key in keys.items():
             print(f"  {label:28} {key}", flush=True)
+        print(
+            f"  dispatcher console: {base}/console/ (sign in with the dispatcher:all key)",
+            flush=True,
+        )
         owner_key = next(iter(keys.values()))
         print(
             f"  try: curl -H 'Authorization: Bearer {owner_key}' {base}/v1/owner/tickets",
