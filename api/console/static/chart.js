@@ -70,10 +70,12 @@ export function lineChart({ series, start, end, markers = [], threshold = null }
       s("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end" }, fmtNumber(v)),
     );
   }
+  // Labels near the right edge are anchored at their end so they are not cut off.
+  const anchor = (px) => (px > W - PAD.right - 30 ? "end" : "middle");
   for (const t of timeTicks(t0, t1)) {
     grid.append(
       s("line", { x1: x(t), x2: x(t), y1: PAD.top, y2: H - PAD.bottom }),
-      s("text", { x: x(t), y: H - PAD.bottom + 16, "text-anchor": "middle" }, fmtClock(new Date(t))),
+      s("text", { x: x(t), y: H - PAD.bottom + 16, "text-anchor": anchor(x(t)) }, fmtClock(new Date(t))),
     );
   }
   svg.append(grid);
@@ -100,14 +102,21 @@ export function lineChart({ series, start, end, markers = [], threshold = null }
       s("text", { x: W - PAD.right - 4, y: y(threshold) - 4, "text-anchor": "end", class: "marker-label" }, `threshold ${fmtNumber(threshold)}`),
     );
   }
-  for (const m of markers) {
-    const t = Date.parse(m.t);
-    if (!(t >= t0 && t <= t1)) continue;
+  // Markers close together get their labels on successive lines, left of the line near the end.
+  const shown = markers.map((m) => ({ ...m, ms: Date.parse(m.t) })).filter((m) => m.ms >= t0 && m.ms <= t1);
+  shown.sort((a, b) => a.ms - b.ms);
+  shown.forEach((m, i) => {
+    const px = x(m.ms);
+    const right = px > W * 0.7;
     svg.append(
-      s("line", { class: "marker", x1: x(t), x2: x(t), y1: PAD.top, y2: H - PAD.bottom }),
-      s("text", { class: "marker-label", x: x(t) + 4, y: PAD.top + 10 }, m.label),
+      s("line", { class: "marker", x1: px, x2: px, y1: PAD.top, y2: H - PAD.bottom }),
+      s(
+        "text",
+        { class: "marker-label", x: right ? px - 4 : px + 4, y: H - PAD.bottom - 8 - 13 * (shown.length - 1 - i), "text-anchor": right ? "end" : "start" },
+        m.label,
+      ),
     );
-  }
+  });
   // The summary is the SVG's description already; shown for sighted users, hidden from readers.
   return h("figure", {}, h("figcaption", {}, `${series.signal} (${series.unit})`), svg, h("p", { class: "muted", "aria-hidden": "true" }, summary));
 }

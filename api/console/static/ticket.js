@@ -28,9 +28,14 @@ function show(value) {
   return String(value);
 }
 
+// What a dispatcher reads first in a finding's evidence; other keys follow alphabetically.
+const FIRST = ["description", "signal", "observed", "expected", "value", "threshold", "op", "spn", "fmi", "from", "to", "at"];
+const rank = (k) => (FIRST.includes(k) ? FIRST.indexOf(k) : FIRST.length);
+
 function evidenceCard(ticket) {
+  const ordered = (e) => Object.entries(e).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
   const items = ticket.evidence.length
-    ? ticket.evidence.map((e) => facts(Object.entries(e).map(([k, v]) => [k.replaceAll("_", " "), show(v)])))
+    ? ticket.evidence.map((e) => facts(ordered(e).map(([k, v]) => [k.replaceAll("_", " "), show(v)])))
     : [h("p", { class: "muted" }, "This ticket carries no evidence (opened by hand).")];
   return h("section", { class: "card", "aria-labelledby": "evidence-h" }, h("h2", { id: "evidence-h" }, "Evidence"), ...items);
 }
@@ -109,9 +114,9 @@ async function assignCard(ticket, apply) {
 }
 
 function stateCard(ticket, apply) {
-  const note = h("textarea", { name: "note", rows: 2, cols: 30 });
+  const note = h("textarea", { name: "note", rows: 2 });
   const visit = h("input", { type: "datetime-local", name: "visit" });
-  const resolution = h("textarea", { name: "resolution", rows: 2, cols: 30 });
+  const resolution = h("textarea", { name: "resolution", rows: 2 });
   const labour = h("input", { type: "number", name: "labour_h", min: 0, step: 0.25, value: 0, style: "width:7rem" });
   const error = h("p", { class: "error", role: "alert" });
   const inputs = { note, visit, resolution };
@@ -143,8 +148,9 @@ function stateCard(ticket, apply) {
       ? h(
           "form",
           { id: "transition", onsubmit: (e) => e.preventDefault() },
-          h("div", { class: "row" }, field("Note (the reason when cancelling)", note), field("Visit (when scheduling)", visit)),
-          h("div", { class: "row" }, field("Resolution (when resolving)", resolution), field("Labour hours", labour)),
+          field("Note (the reason when cancelling)", note),
+          h("div", { class: "row" }, field("Visit (when scheduling)", visit), field("Labour hours (resolving)", labour)),
+          field("Resolution (when resolving)", resolution),
           h("div", { class: "actions", role: "group", "aria-label": "Move the ticket" }, buttons),
           error,
         )
@@ -153,7 +159,7 @@ function stateCard(ticket, apply) {
 }
 
 function notesCard(ticket, apply) {
-  const text = h("textarea", { name: "text", rows: 2, cols: 40, required: true });
+  const text = h("textarea", { name: "text", rows: 2, required: true });
   const form = h("form", { id: "note" }, field("New note", text), h("button", { type: "submit", class: "secondary" }, "Add note"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -220,12 +226,10 @@ export async function ticketView({ main, announce }, id) {
       h("p", { id: "action-error", class: "error", role: "alert" }),
       h(
         "div",
-        { class: "grid" },
-        h("div", { class: "stack" }, evidenceCard(ticket), machineCard(ticket)),
-        h("div", { class: "stack" }, await assignCard(ticket, apply), stateCard(ticket, apply), partsCard(ticket)),
+        { class: "ticket-layout" },
+        h("div", { class: "stack" }, evidenceCard(ticket), chartsCard(ticket), machineCard(ticket)),
+        h("div", { class: "stack" }, await assignCard(ticket, apply), stateCard(ticket, apply), partsCard(ticket), notesCard(ticket, apply)),
       ),
-      chartsCard(ticket),
-      notesCard(ticket, apply),
     );
   }
 

@@ -53,6 +53,21 @@ def chromium(*, width: int = 1366, height: int = 900) -> webdriver.Chrome:
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
+def save_page(driver: webdriver.Chrome, path: Path) -> Path:
+    """A screenshot of the whole page: the window grows to the page's height for it, then goes
+    back to its size."""
+    size = driver.get_window_size()
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.set_window_size(size["width"], max(size["height"], height + 120))  # + browser chrome
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not driver.save_screenshot(str(path)):
+            raise RuntimeError(f"chromium saved no screenshot to {path}")
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+    return path
+
+
 @contextmanager
 def serving(settings: Settings) -> Iterator[str]:
     """The app served by uvicorn in a thread on a free 127.0.0.1 port; yields its base URL. The

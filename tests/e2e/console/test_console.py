@@ -25,7 +25,14 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from api.app import create_app
 from ironlink.settings import Settings, load
-from tests.e2e.console.browser import ARTEFACTS, SHOTS, chromium, missing_binaries, serving
+from tests.e2e.console.browser import (
+    ARTEFACTS,
+    SHOTS,
+    chromium,
+    missing_binaries,
+    save_page,
+    serving,
+)
 from tests.integration.api.test_dispatch_support import (
     NOW,
     Conn,
@@ -127,13 +134,15 @@ def wait(browser: webdriver.Chrome, until: Callable[[webdriver.Chrome], Any]) ->
 
 
 def shown(browser: webdriver.Chrome, css: str) -> WebElement:
-    return wait(browser, lambda b: next((e for e in b.find_elements(By.CSS_SELECTOR, css)), None))
+    """The first element matching `css`, once there is one."""
+    found: WebElement = wait(
+        browser, lambda b: next(iter(b.find_elements(By.CSS_SELECTOR, css)), None)
+    )
+    return found
 
 
 def screenshot(browser: webdriver.Chrome, request: pytest.FixtureRequest, name: str) -> None:
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTEFACTS / f"{request.node.name}-{name}.png"
-    assert browser.save_screenshot(str(path)), path
+    path = save_page(browser, ARTEFACTS / f"{request.node.name}-{name}.png")
     request.config.stash.setdefault(SHOTS, []).append(path)
 
 
