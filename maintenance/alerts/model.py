@@ -79,6 +79,7 @@ class Subscription:
     event_kinds: list[AlertKind]
     quiet: QuietHours | None
     active: bool
+    dealer_code: str | None = None  # a dealer's subscription: the dealer's code
 
 
 # The payload snapshot the outbox SQL builds with each event (jsonb), decoded and checked here.

@@ -1,11 +1,18 @@
 """Alert subscriptions of owners and dealers: create, list, switch off. In the caller's
-transaction."""
+transaction.
+
+Switching off keeps the row (outbox rows refer to it); subscribing again to the same channel and
+target switches that row back on with the new settings and secret, since the table allows one row
+per recipient, channel and target.
+"""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import time
 from typing import Final, LiteralString, TypeAlias
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -23,20 +30,32 @@ INSERT INTO alert_subscriptions (owner_id, dealer_id, channel, target, secret, e
                                  quiet_start, quiet_end, timezone)
 VALUES (%(owner_id)s, %(dealer_id)s, %(channel)s, %(target)s, %(secret)s, %(event_kinds)s,
         %(quiet_start)s, %(quiet_end)s, %(timezone)s)
-ON CONFLICT DO NOTHING
+ON CONFLICT (owner_id, dealer_id, channel, target) DO UPDATE
+SET secret = EXCLUDED.secret, event_kinds = EXCLUDED.event_kinds,
+    quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end,
+    timezone = EXCLUDED.timezone, active = true, created_at = now()
+WHERE NOT alert_subscriptions.active
 RETURNING id
 """
 RECIPIENT_EXISTS: Final[LiteralString] = """
 SELECT (SELECT count(*) FROM owners WHERE id = %(owner_id)s)
      + (SELECT count(*) FROM dealers WHERE id = %(dealer_id)s)
 """
+# audience 'owner' or 'dealer' keeps that audience's rows only; active NULL keeps both states.
 SUBSCRIPTIONS: Final[LiteralString] = """
-SELECT id, owner_id, dealer_id, channel, target, event_kinds, quiet_start, quiet_end, timezone,
-       active
-FROM alert_subscriptions
-WHERE (%(owner_id)s::bigint IS NULL OR owner_id = %(owner_id)s)
-  AND (%(dealer_id)s::bigint IS NULL OR dealer_id = %(dealer_id)s)
-ORDER BY id
+SELECT s.id, s.owner_id, s.dealer_id, s.channel, s.target, s.event_kinds, s.quiet_start,
+       s.quiet_end, s.timezone, s.active, d.code
+FROM alert_subscriptions s
+LEFT JOIN dealers d ON d.id = s.dealer_id
+WHERE (%(owner_id)s::bigint IS NULL OR s.owner_id = %(owner_id)s)
+  AND (%(dealer_id)s::bigint IS NULL OR s.dealer_id = %(dealer_id)s)
+  AND (%(audience)s::text IS NULL
+       OR (%(audience)s = 'owner' AND s.owner_id IS NOT NULL)
+       OR (%(audience)s = 'dealer' AND s.dealer_id IS NOT NULL))
+  AND (%(active)s::boolean IS NULL OR s.active = %(active)s)
+  AND s.id > %(after)s
+ORDER BY s.id
+LIMIT %(limit)s
 """
 OWNER_BY_REF: Final[LiteralString] = (
     "SELECT id FROM owners WHERE id::text = %(ref)s OR code = %(ref)s ORDER BY id LIMIT 2"
@@ -44,9 +63,21 @@ OWNER_BY_REF: Final[LiteralString] = (
 DEALER_BY_REF: Final[LiteralString] = (
     "SELECT id FROM dealers WHERE id::text = %(ref)s OR code = %(ref)s ORDER BY id LIMIT 2"
 )
-DEACTIVATE: Final[LiteralString] = (
-    "UPDATE alert_subscriptions SET active = false WHERE id = %(id)s RETURNING id"
-)
+# Scoped like SUBSCRIPTIONS: a row outside the caller's scope is as missing as no row at all.
+DEACTIVATE: Final[LiteralString] = """
+UPDATE alert_subscriptions SET active = false
+WHERE id = %(id)s
+  AND (%(owner_id)s::bigint IS NULL OR owner_id = %(owner_id)s)
+  AND (%(dealer_id)s::bigint IS NULL OR dealer_id = %(dealer_id)s)
+  AND (%(audience)s::text IS NULL
+       OR (%(audience)s = 'owner' AND owner_id IS NOT NULL)
+       OR (%(audience)s = 'dealer' AND dealer_id IS NOT NULL))
+RETURNING id
+"""
+# Webhook secrets made for a caller who did not bring one: 32 random bytes.
+SECRET_BYTES: Final = 32
+# Longer than any real URL or address; the table's CHECK says the same.
+MAX_TARGET_CHARS: Final = 2000
 
 
 def subscribe(
@@ -64,14 +95,9 @@ def subscribe(
     Raises Invalid (target, secret, kinds, zone), NotFound (recipient) or Conflict (the recipient
     has this channel and target already)."""
     kinds = policy.kinds_for(audience, event_kinds)
-    target = target.strip()
-    if channel is Channel.WEBHOOK:
-        if not target.startswith(("http://", "https://")):
-            raise Invalid(f"a webhook target is an http(s) URL, got {target!r}")
-        if secret is None or len(secret) < MIN_SECRET_CHARS:
-            raise Invalid(f"a webhook needs a signing secret of at least {MIN_SECRET_CHARS} chars")
-    elif target.count("@") != 1 or any(c.isspace() for c in target):
-        raise Invalid(f"not an e-mail address: {target!r}")
+    target = check_target(channel, target)
+    if channel is Channel.WEBHOOK and (secret is None or len(secret) < MIN_SECRET_CHARS):
+        raise Invalid(f"a webhook needs a signing secret of at least {MIN_SECRET_CHARS} chars")
     if quiet is not None:
         policy.zone(quiet.timezone)
     ids = {
@@ -96,19 +122,68 @@ def subscribe(
     ).fetchone()
     if row is None:
         raise Conflict(
-            f"{audience} {recipient_id} already has a {channel} subscription to {target}"
+            f"{audience} {recipient_id} already has an active {channel} subscription to {target}"
         )
     subscription_id = row[0]
     assert isinstance(subscription_id, int)
     return subscription_id
 
 
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(SECRET_BYTES)
+
+
+def check_target(channel: Channel, target: str) -> str:
+    """The target stripped, if it is an http(s) URL with a host (webhook) or one plain address
+    (e-mail); Invalid otherwise."""
+    target = target.strip()
+    shown = repr(target[:80])
+    plain = len(target) <= MAX_TARGET_CHARS and not any(c.isspace() or ord(c) < 32 for c in target)
+    if channel is Channel.WEBHOOK:
+        try:
+            url = urlsplit(target)
+            scheme, host, _ = url.scheme, url.hostname, url.port  # a bad port raises here
+        except ValueError:
+            scheme, host = "", None
+        if not plain or scheme not in ("http", "https") or not host:
+            raise Invalid(
+                "a webhook target is an http(s) URL with a host, without spaces or control"
+                f" characters, got {shown}"
+            )
+        return target
+    local, _, domain = target.partition("@")
+    if not plain or not local or "@" in domain or "." not in domain.strip("."):
+        raise Invalid(
+            "not an e-mail address (one @, a dotted domain, no spaces or control characters):"
+            f" {shown}"
+        )
+    return target
+
+
 def subscriptions(
-    conn: Conn, *, owner_id: int | None = None, dealer_id: int | None = None
+    conn: Conn,
+    *,
+    owner_id: int | None = None,
+    dealer_id: int | None = None,
+    audience: Audience | None = None,
+    active: bool | None = None,
+    after: int = 0,
+    limit: int = 10_000,
 ) -> list[Subscription]:
+    """In id order, after id `after`; scoped by owner, dealer and audience when given."""
     out: list[Subscription] = []
-    rows = conn.execute(SUBSCRIPTIONS, {"owner_id": owner_id, "dealer_id": dealer_id})
-    for sid, owner, dealer, channel, target, kinds, q_start, q_end, tz, active in rows:
+    rows = conn.execute(
+        SUBSCRIPTIONS,
+        {
+            "owner_id": owner_id,
+            "dealer_id": dealer_id,
+            "audience": str(audience) if audience else None,
+            "active": active,
+            "after": after,
+            "limit": limit,
+        },
+    )
+    for sid, owner, dealer, channel, target, kinds, q_start, q_end, tz, active_, code in rows:
         quiet = None
         if isinstance(q_start, time) and isinstance(q_end, time):
             quiet = QuietHours(q_start, q_end, str(tz))
@@ -121,15 +196,30 @@ def subscriptions(
                 target=str(target),
                 event_kinds=[AlertKind(k) for k in kinds],  # type: ignore[attr-defined]
                 quiet=quiet,
-                active=bool(active),
+                active=bool(active_),
+                dealer_code=str(code) if code is not None else None,
             )
         )
     return out
 
 
-def deactivate(conn: Conn, *, subscription_id: int) -> None:
-    """Off for new events; its pending rows are given up at their next claim."""
-    if conn.execute(DEACTIVATE, {"id": subscription_id}).fetchone() is None:
+def deactivate(
+    conn: Conn,
+    *,
+    subscription_id: int,
+    owner_id: int | None = None,
+    dealer_id: int | None = None,
+    audience: Audience | None = None,
+) -> None:
+    """Off for new events; its pending rows are given up at their next claim. NotFound for a
+    missing subscription and one outside the given scope alike."""
+    params = {
+        "id": subscription_id,
+        "owner_id": owner_id,
+        "dealer_id": dealer_id,
+        "audience": str(audience) if audience else None,
+    }
+    if conn.execute(DEACTIVATE, params).fetchone() is None:
         raise NotFound(f"subscription {subscription_id} does not exist")
 
 

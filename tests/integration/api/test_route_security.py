@@ -24,6 +24,9 @@ from api.app import create_app
 from api.auth import Role, create_key
 from api.deps import get_principal, require_admin, require_dispatcher, require_owner
 from ironlink.settings import Settings, load
+from maintenance.alerts.model import Audience as AlertAudience
+from maintenance.alerts.model import Channel
+from maintenance.alerts.subscriptions import subscribe
 from maintenance.rules.findings import Finding
 from maintenance.rules.model import PartLine, Priority
 from maintenance.tickets.flows import apply_findings
@@ -184,6 +187,7 @@ class World:
     owner_ids: dict[str, int]
     dealer_ids: dict[str, int]
     tickets: dict[str, int]
+    subscriptions: dict[str, int]
 
 
 OWNERS: Final = ("alice", "bob")
@@ -191,7 +195,7 @@ OWNERS: Final = ("alice", "bob")
 
 @pytest.fixture
 def world(conn: Conn) -> World:
-    w = World({}, {}, {}, {}, {}, {})
+    w = World({}, {}, {}, {}, {}, {}, {})
     for name in OWNERS:
         # Separate dealers too, so a route keyed by dealer also has another's to refuse.
         w.dealer_ids[name] = dealer = make_dealer(conn)
@@ -209,6 +213,13 @@ def world(conn: Conn) -> World:
         )
         with conn.transaction():
             w.tickets[name] = apply_findings(conn, [finding], now=datetime.now(UTC)).opened[0]
+            w.subscriptions[name] = subscribe(
+                conn,
+                audience=AlertAudience.OWNER,
+                recipient_id=owner,
+                channel=Channel.EMAIL,
+                target=f"{name}@example.test",
+            )
     for role in (Role.DISPATCHER, Role.ADMIN):
         w.keys[str(role)] = create_key(conn, role=role)
     return w
@@ -228,6 +239,7 @@ def _stamp(delta: timedelta) -> str:
 PATH_FILLS: Final[dict[str, Fill]] = {
     "serial": Fill(lambda w, who: w.serials[who], names_record=True),
     "ticket_id": Fill(lambda w, who: str(w.tickets[who]), names_record=True),
+    "subscription_id": Fill(lambda w, who: str(w.subscriptions[who]), names_record=True),
     "machine_id": Fill(lambda w, who: str(w.machine_ids[who]), names_record=True),
     "owner_id": Fill(lambda w, who: str(w.owner_ids[who]), names_record=True),
     "dealer_id": Fill(lambda w, who: str(w.dealer_ids[who]), names_record=False),
@@ -253,10 +265,12 @@ BODIES: Final[dict[str, object]] = {
     "POST /v1/dispatch/tickets/{ticket_id}/parts": {"part_no": "FLT-OIL-STD", "qty": 1},
     "POST /v1/owner/machines/{serial}/service-requests": {"description": "Please check the PTO"},
     "POST /v1/owner/tickets/{ticket_id}/rating": {"score": 5, "comment": "quick and tidy"},
+    "POST /v1/owner/subscriptions": {"channel": "email", "target": "farm@example.test"},
+    "POST /v1/dispatch/subscriptions": {"channel": "email", "target": "desk@example.test"},
 }
 # Owner-scoped GET routes without a record in the path whose answer names no machine (a profile,
 # say): the leak check cannot look for alice's serial in them.
-NOT_ABOUT_MACHINES: Final[frozenset[str]] = frozenset()
+NOT_ABOUT_MACHINES: Final[frozenset[str]] = frozenset({"GET /v1/owner/subscriptions"})
 
 
 def params_of(endpoint: Endpoint) -> list[str]:
