@@ -9,7 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import console, problems
-from api.routers import admin, dispatch, dispatch_parts_forecast, health, iso15143, owner
+from api.routers import (
+    admin,
+    dispatch,
+    dispatch_parts_forecast,
+    health,
+    iso15143,
+    owner,
+    subscriptions,
+)
 from ironlink.db import make_pool
 from ironlink.settings import Settings
 
@@ -36,6 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dispatch.router)
     app.include_router(dispatch_parts_forecast.router)
     app.include_router(admin.router)
+    app.include_router(subscriptions.owner_router)
+    app.include_router(subscriptions.dispatch_router)
     app.include_router(iso15143.router)
     console.mount(app)
     return app
