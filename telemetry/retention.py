@@ -1,5 +1,7 @@
-"""Telemetry retention: chunks of readings and faults wholly older than the configured age are
-dropped with drop_chunks, run by the scheduler's daily job.
+"""Telemetry retention: chunks of readings, faults and their hourly rollup (readings_hourly, a
+hypertable of 30-day chunks) wholly older than the configured age are dropped with drop_chunks,
+run by the scheduler's daily job. The rollup goes with the readings it summarises: an hour kept
+beyond them would outlive the data retention promised to remove.
 
 Also where the server's licence is 'timescale' (the Docker image), where a retention policy
 (add_retention_policy) could do the same: one code path, tested on the local Apache build, that
@@ -20,7 +22,7 @@ import psycopg
 
 log = logging.getLogger(__name__)
 
-TABLES: Final = ("readings", "faults")
+TABLES: Final = ("readings", "faults", "readings_hourly")
 # drop_chunks takes an ACCESS EXCLUSIVE lock on each old chunk; behind a long query on one it
 # would hold up every reader queued behind it. Given up here, tried again on the next run.
 LOCK_TIMEOUT: Final = timedelta(seconds=5)

@@ -33,6 +33,8 @@ READING_TIMES: Final = [
     datetime(2026, 1, 20, 9, tzinfo=UTC),
 ]
 FAULT_TIMES: Final = [NOW - timedelta(days=30), NOW - timedelta(days=1)]  # weekly chunks
+# 30-day chunks of the hourly rollup: 90 days back is wholly before the cut, an hour ago is not.
+HOURLY_TIMES: Final = [NOW - timedelta(days=90), NOW - timedelta(hours=1)]
 
 
 def fill(conn: Conn) -> None:
@@ -40,10 +42,28 @@ def fill(conn: Conn) -> None:
         conn.execute(READING, {"ts": ts, "seq": seq})
     for seq, ts in enumerate(FAULT_TIMES):
         conn.execute(FAULT, {"ts": ts, "seq": seq})
+    # Every rollup column but the key is a count or an aggregate: 0 will do.
+    columns = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = 'readings_hourly' AND column_name NOT IN ('machine_id', 'hour')"
+        )
+    ]
+    insert = sql.SQL(
+        "INSERT INTO readings_hourly (machine_id, hour, {}) VALUES (1, %s, {})"
+    ).format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Literal(0) for _ in columns),
+    )
+    for ts in HOURLY_TIMES:
+        conn.execute(insert, (ts,))
 
 
-def times(conn: Conn, table: str) -> list[datetime]:
-    query = sql.SQL("SELECT ts FROM {} ORDER BY ts").format(sql.Identifier(table))
+def times(conn: Conn, table: str, column: str = "ts") -> list[datetime]:
+    query = sql.SQL("SELECT {} FROM {} ORDER BY 1").format(
+        sql.Identifier(column), sql.Identifier(table)
+    )
     return [r[0] for r in conn.execute(query).fetchall()]  # type: ignore[misc]
 
 
@@ -58,13 +78,19 @@ def chunk_count(conn: Conn, table: str) -> int:
 def test_chunks_older_than_the_age_are_dropped_and_newer_ones_kept(conn: Conn) -> None:
     fill(conn)
     dropped = drop_expired(conn, now=NOW, keep=KEEP)
-    assert [(d.table, len(d.chunks)) for d in dropped] == [("readings", 2), ("faults", 1)]
+    assert [(d.table, len(d.chunks)) for d in dropped] == [
+        ("readings", 2),
+        ("faults", 1),
+        ("readings_hourly", 1),
+    ]
     assert times(conn, "readings") == READING_TIMES[2:]  # the 15th's chunk ends after the cut
     assert times(conn, "faults") == FAULT_TIMES[1:]
+    assert times(conn, "readings_hourly", "hour") == HOURLY_TIMES[1:]
     assert chunk_count(conn, "readings") == 3
     assert drop_expired(conn, now=NOW, keep=KEEP) == [
         Dropped("readings", []),
         Dropped("faults", []),
+        Dropped("readings_hourly", []),
     ]
 
 
@@ -75,8 +101,12 @@ def test_a_table_whose_old_chunk_is_in_use_is_left_for_the_next_run(
     with psycopg.connect(db_url) as reader:  # a long read holding the oldest readings chunk
         reader.execute("SELECT count(*) FROM readings WHERE ts < %s", (READING_TIMES[1],))
         dropped = drop_expired(conn, now=NOW, keep=KEEP, lock_timeout=timedelta(milliseconds=50))
-        assert [d.table for d in dropped] == ["faults"]
-    assert [d.table for d in drop_expired(conn, now=NOW, keep=KEEP)] == ["readings", "faults"]
+        assert [d.table for d in dropped] == ["faults", "readings_hourly"]
+    assert [d.table for d in drop_expired(conn, now=NOW, keep=KEEP)] == [
+        "readings",
+        "faults",
+        "readings_hourly",
+    ]
     assert times(conn, "readings") == READING_TIMES[2:]
 
 
