@@ -113,6 +113,18 @@ UPDATE alert_outbox SET next_attempt_at = %(until)s, attempts = attempts - 1
 WHERE id = %(id)s AND status = 'pending' AND attempts = %(attempts)s
 """
 
+# Finished rows (delivered or dead) created before the cut, a batch at a time: one statement over
+# months of rows would hold its locks and its WAL for the whole delete. Pending rows are never
+# pruned, however old: they are still owed. The once-only keys of service-due alerts and digests
+# live in their own tables, so pruning these rows never lets an alert be enqueued again.
+PRUNE_FINISHED: Final[LiteralString] = """
+DELETE FROM alert_outbox
+WHERE id IN (SELECT id FROM alert_outbox
+             WHERE status <> 'pending' AND created_at < %(before)s
+             LIMIT %(batch)s)
+"""
+PRUNE_BATCH: Final = 5_000
+
 # Errors are stored for a person to read; a receiver's whole error page is not.
 MAX_ERROR_CHARS: Final = 500
 
@@ -184,3 +196,15 @@ def mark_dead(conn: Conn, row: Claimed, *, error: str) -> None:
 
 def defer(conn: Conn, row: Claimed, *, until: datetime) -> None:
     conn.execute(DEFER, {"id": row.id, "attempts": row.attempts, "until": until})
+
+
+def prune_finished(conn: Conn, *, before: datetime, batch: int = PRUNE_BATCH) -> int:
+    """Deletes delivered and dead rows created before `before`, one short transaction per batch
+    (opened here: a retention run is its own edge); the number deleted."""
+    total = 0
+    while True:
+        with conn.transaction():
+            n = conn.execute(PRUNE_FINISHED, {"before": before, "batch": batch}).rowcount
+        total += n
+        if n < batch:
+            return total

@@ -13,6 +13,7 @@ from maintenance.alerts import service_due
 from maintenance.alerts.channels import Sender
 from maintenance.alerts.due_window import due_alerts
 from maintenance.alerts.model import Audience, Channel
+from maintenance.alerts.outbox import prune_finished
 from tests.integration.alerts.conftest import Clock, Conn, World, add_subscription, drain
 from tests.integration.alerts.receivers import SmtpReceiver, WebhookReceiver
 
@@ -156,3 +157,19 @@ def test_a_service_beyond_the_window_waits_and_the_next_interval_is_a_new_alert(
         ("svc-250h", 1500.0),
         ("svc-500h", 1500.0),
     }
+
+
+def test_a_pruned_alert_is_not_enqueued_again(
+    conn: Conn, world: World, webhook: WebhookReceiver
+) -> None:
+    subscribe_both(conn, world, webhook)
+    work_daily(conn, world.machine_id, until_h=1230.0)
+    assert len(sweep(conn).alerted) == 1
+    conn.execute("UPDATE alert_outbox SET status = 'dead'")
+    assert outbox_rows_pruned(conn) == 4
+    assert sweep(conn, now=NOW + timedelta(hours=2)).alerted == []
+    assert outbox(conn) == []
+
+
+def outbox_rows_pruned(conn: Conn) -> int:
+    return prune_finished(conn, before=NOW + timedelta(days=1))
