@@ -11,7 +11,7 @@ from typing import Final
 from psycopg_pool import ConnectionPool
 
 from maintenance import job_runs
-from maintenance.alerts import digest, service_due
+from maintenance.alerts import digest, outbox, service_due
 from maintenance.alerts.channels import Sender
 from maintenance.alerts.delivery import deliver_due
 from maintenance.alerts.model import Channel
@@ -192,18 +192,25 @@ def sla_escalation(pool: ConnectionPool, near_fraction: float) -> None:
         )
 
 
-def retention(pool: ConnectionPool, keep: timedelta | None) -> None:
-    """Telemetry chunks older than `keep` dropped (telemetry.retention; None keeps them), and job
-    runs of slots older than JOB_RUNS_KEPT."""
+def retention(
+    pool: ConnectionPool, keep: timedelta | None, alerts_keep: timedelta | None = None
+) -> None:
+    """Telemetry chunks older than `keep` dropped (telemetry.retention; None keeps them), delivered
+    and dead alerts older than `alerts_keep` (None keeps them), and job runs of slots older than
+    JOB_RUNS_KEPT."""
     now = datetime.now(UTC)
     dropped = []
-    if keep is not None:
-        with pool.connection() as conn:
+    alerts = 0
+    with pool.connection() as conn:
+        if keep is not None:
             dropped = drop_expired(conn, now=now, keep=keep)
+        if alerts_keep is not None:
+            alerts = outbox.prune_finished(conn, before=now - alerts_keep)
     pruned = job_runs.prune(pool, before=now - JOB_RUNS_KEPT)
     log.info(
-        "retention: %s; %d job runs pruned",
+        "retention: %s; %d finished alerts and %d job runs pruned",
         ", ".join(f"{d.table} {len(d.chunks)} chunks" for d in dropped) or "nothing dropped",
+        alerts,
         pruned,
     )
 
@@ -233,6 +240,7 @@ def job_table(
     sla_near_fraction: float = 0.25,
     retention_every_s: float = 86_400.0,
     retention_days: int = 730,  # 0: telemetry kept forever (job runs are still pruned)
+    alert_retention_days: int = 90,  # 0: delivered and dead alerts kept forever
     service_due_every_s: float = 3_600.0,
     service_due_lead_days: int = 7,
     digest_every_s: float = 3_600.0,  # each owner's is sent by the first run after 07:00 local
@@ -245,6 +253,7 @@ def job_table(
         else []
     )
     keep = timedelta(days=retention_days) if retention_days else None
+    alerts_keep = timedelta(days=alert_retention_days) if alert_retention_days else None
     return [
         Job("service-sweep", sweep_every_s, lambda: service_sweep(pool, rules)),
         Job("silence-sweep", silence_every_s, lambda: silence_sweep(pool, rules)),
@@ -260,6 +269,6 @@ def job_table(
         ),
         Job("owner-digest", digest_every_s, lambda: owner_digest(pool, service_due_lead_days)),
         Job("parts-forecast", parts_forecast_every_s, lambda: parts_forecast(pool)),
-        Job("retention", retention_every_s, lambda: retention(pool, keep)),
+        Job("retention", retention_every_s, lambda: retention(pool, keep, alerts_keep)),
         *alerts,
     ]
