@@ -155,6 +155,7 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
             alert_senders=_alert_senders(settings),
             sla_near_fraction=settings.sla_near_fraction,
             retention_days=settings.retention_days,
+            alert_retention_days=settings.alert_retention_days,
             service_due_lead_days=settings.service_due_lead_days,
         )
         scheduler.run(settings.database_url, jobs, stop=stop)

@@ -59,6 +59,9 @@ class Settings:
     # Readings and faults older than this are dropped daily (telemetry.retention); 0 keeps them
     # forever. Two years covers a machine's warranty period and a season-on-season comparison.
     retention_days: int = 730
+    # Delivered and dead alerts older than this are pruned by the same daily job (0 keeps them):
+    # a quarter is long enough to answer "did the owner get told?" about last season's tickets.
+    alert_retention_days: int = 90
     # A live ticket with less than this share of its SLA window left gets an sla_near event.
     sla_near_fraction: float = 0.25
     # A service forecast due within this many days is alerted to owner and dealer, once.
@@ -120,6 +123,8 @@ def load(environ: Mapping[str, str]) -> Settings:
         errors.append("IRONLINK_RETENTION_DAYS must be 0 (keep forever) or more")
     if not 0 < settings.sla_near_fraction < 1:
         errors.append("IRONLINK_SLA_NEAR_FRACTION must be between 0 and 1")
+    if settings.alert_retention_days < 0:
+        errors.append("IRONLINK_ALERT_RETENTION_DAYS must be 0 (keep forever) or more")
     if settings.service_due_lead_days < 0:
         errors.append("IRONLINK_SERVICE_DUE_LEAD_DAYS must be 0 or more")
     if settings.alert_timeout_s <= 0:
