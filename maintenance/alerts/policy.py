@@ -10,9 +10,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Final
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from maintenance.alerts.model import AlertKind, Audience, Claimed, Failed, Outcome, QuietHours
+from maintenance.alerts.model import (
+    AlertKind,
+    Audience,
+    Channel,
+    Claimed,
+    Failed,
+    Outcome,
+    QuietHours,
+)
 from maintenance.errors import Invalid
 from maintenance.rules.model import Priority
 
@@ -67,6 +76,37 @@ def kinds_for(audience: Audience, wanted: Iterable[str] | None = None) -> list[A
     if not kinds:
         raise Invalid("a subscription needs at least one alert kind")
     return kinds
+
+
+# Longer than any real URL or address; the table's CHECK says the same.
+MAX_TARGET_CHARS: Final = 2000
+
+
+def check_target(channel: Channel, target: str) -> str:
+    """The target stripped, if it is an http(s) URL with a host (webhook) or one plain address
+    (e-mail); Invalid otherwise."""
+    target = target.strip()
+    shown = repr(target[:80])
+    plain = len(target) <= MAX_TARGET_CHARS and not any(c.isspace() or ord(c) < 32 for c in target)
+    if channel is Channel.WEBHOOK:
+        try:
+            url = urlsplit(target)
+            scheme, host, _ = url.scheme, url.hostname, url.port  # a bad port raises here
+        except ValueError:
+            scheme, host = "", None
+        if not plain or scheme not in ("http", "https") or not host:
+            raise Invalid(
+                "a webhook target is an http(s) URL with a host, without spaces or control"
+                f" characters, got {shown}"
+            )
+        return target
+    local, _, domain = target.partition("@")
+    if not plain or not local or "@" in domain or "." not in domain.strip("."):
+        raise Invalid(
+            "not an e-mail address (one @, a dotted domain, no spaces or control characters):"
+            f" {shown}"
+        )
+    return target
 
 
 def zone(name: str) -> ZoneInfo:

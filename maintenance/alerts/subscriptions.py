@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Iterable
 from datetime import time
 from typing import Final, LiteralString, TypeAlias
-from urllib.parse import urlsplit
 
 import psycopg
 
@@ -76,8 +75,6 @@ RETURNING id
 """
 # Webhook secrets made for a caller who did not bring one: 32 random bytes.
 SECRET_BYTES: Final = 32
-# Longer than any real URL or address; the table's CHECK says the same.
-MAX_TARGET_CHARS: Final = 2000
 
 
 def subscribe(
@@ -95,7 +92,7 @@ def subscribe(
     Raises Invalid (target, secret, kinds, zone), NotFound (recipient) or Conflict (the recipient
     has this channel and target already)."""
     kinds = policy.kinds_for(audience, event_kinds)
-    target = check_target(channel, target)
+    target = policy.check_target(channel, target)
     if channel is Channel.WEBHOOK and (secret is None or len(secret) < MIN_SECRET_CHARS):
         raise Invalid(f"a webhook needs a signing secret of at least {MIN_SECRET_CHARS} chars")
     if quiet is not None:
@@ -131,33 +128,6 @@ def subscribe(
 
 def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(SECRET_BYTES)
-
-
-def check_target(channel: Channel, target: str) -> str:
-    """The target stripped, if it is an http(s) URL with a host (webhook) or one plain address
-    (e-mail); Invalid otherwise."""
-    target = target.strip()
-    shown = repr(target[:80])
-    plain = len(target) <= MAX_TARGET_CHARS and not any(c.isspace() or ord(c) < 32 for c in target)
-    if channel is Channel.WEBHOOK:
-        try:
-            url = urlsplit(target)
-            scheme, host, _ = url.scheme, url.hostname, url.port  # a bad port raises here
-        except ValueError:
-            scheme, host = "", None
-        if not plain or scheme not in ("http", "https") or not host:
-            raise Invalid(
-                "a webhook target is an http(s) URL with a host, without spaces or control"
-                f" characters, got {shown}"
-            )
-        return target
-    local, _, domain = target.partition("@")
-    if not plain or not local or "@" in domain or "." not in domain.strip("."):
-        raise Invalid(
-            "not an e-mail address (one @, a dotted domain, no spaces or control characters):"
-            f" {shown}"
-        )
-    return target
 
 
 def subscriptions(

@@ -186,3 +186,32 @@ def test_rows_of_switched_off_subscriptions_or_lost_workers_are_given_up() -> No
     assert isinstance(lost, policy.GiveUp)
     assert "worker lost" in lost.error
     assert policy.before_send(claimed(attempts=policy.MAX_ATTEMPTS), now=NOW) == policy.Send()
+
+
+@pytest.mark.parametrize(
+    ("channel", "target", "ok"),
+    [
+        (Channel.WEBHOOK, " https://farm.example/hook?x=1 ", True),
+        (Channel.WEBHOOK, "http://127.0.0.1:8080/hook", True),
+        (Channel.WEBHOOK, "ftp://farm.example/hook", False),
+        (Channel.WEBHOOK, "https://", False),
+        (Channel.WEBHOOK, "https://farm.example:99999/", False),  # port out of range
+        (Channel.WEBHOOK, "http://[::1/", False),
+        (Channel.WEBHOOK, "https://farm.example/a b", False),
+        (Channel.WEBHOOK, "https://farm.example/" + "a" * 2000, False),
+        (Channel.EMAIL, "owner@farm.example", True),
+        (Channel.EMAIL, "owner@farm", False),
+        (Channel.EMAIL, "owner@.example", False),
+        (Channel.EMAIL, "a@b@farm.example", False),
+        (Channel.EMAIL, "@farm.example", False),
+        (Channel.EMAIL, "owner@farm.example\x00", False),
+    ],
+)
+def test_targets_are_urls_with_a_host_or_one_plain_address(
+    channel: Channel, target: str, ok: bool
+) -> None:
+    if ok:
+        assert policy.check_target(channel, target) == target.strip()
+    else:
+        with pytest.raises(Invalid, match=r"webhook target|e-mail address"):
+            policy.check_target(channel, target)
