@@ -61,7 +61,7 @@ SELECT (SELECT count(*) FROM machines),
 RESET_DEMO_DATA: Final[LiteralString] = """
 TRUNCATE readings, faults, dm1_reports, fault_episodes, machine_state, rejected,
          ticket_events, parts_requests, service_requests, tickets, service_records, anomaly_state,
-         alert_outbox
+         alert_outbox, service_due_alerts, owner_digests
 """
 DELETE_DEMO_SUBSCRIPTIONS: Final[LiteralString] = """
 DELETE FROM alert_subscriptions s
