@@ -90,10 +90,19 @@ def _tickets_out(
     ]
 
 
-def _detail(conn: Conn, row: queue.QueueRow, now: datetime) -> s.TicketDetail:
+# The earliest a telemetry window may be asked to end: the window's start stays a real datetime.
+EARLIEST_WINDOW_END: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _detail(
+    conn: Conn, row: queue.QueueRow, now: datetime, telemetry_end: datetime | None = None
+) -> s.TicketDetail:
     (summary,) = _tickets_out(conn, [row], now)
     state = next(iter(reader.states(conn, [row.machine_id])), None)
     end = detail.window_end(conn, machine_id=row.machine_id, finished_at=_finished_at(row), now=now)
+    if telemetry_end is not None:
+        asked = telemetry_end if telemetry_end.tzinfo else telemetry_end.replace(tzinfo=UTC)
+        end = max(min(end, asked), EARLIEST_WINDOW_END)
     window = detail.telemetry_window(
         conn, machine_id=row.machine_id, signals=detail.signals_of(row.evidence), end=end
     )
@@ -192,8 +201,21 @@ def list_tickets(
     summary="One ticket with evidence, events, parts, SLA and recent telemetry",
     responses=s.problems(404),
 )
-def get_ticket(principal: DispatcherPrincipal, conn: Conn, ticket_id: RecordId) -> s.TicketDetail:
-    return _detail(conn, _scoped_ticket(conn, principal, ticket_id), datetime.now(UTC))
+def get_ticket(
+    principal: DispatcherPrincipal,
+    conn: Conn,
+    ticket_id: RecordId,
+    telemetry_end: Annotated[
+        datetime | None,
+        Query(
+            description="end the telemetry window here (the finding's time, say) instead of at"
+            " the newest reading; never later than the newest reading or the ticket's finish"
+        ),
+    ] = None,
+) -> s.TicketDetail:
+    return _detail(
+        conn, _scoped_ticket(conn, principal, ticket_id), datetime.now(UTC), telemetry_end
+    )
 
 
 @router.post(

@@ -139,6 +139,23 @@ def test_a_finished_tickets_telemetry_and_sla_stop_at_its_finish(
     }
 
 
+def test_the_telemetry_window_can_end_at_a_chosen_time_but_not_after_the_newest_reading(
+    api: Api, conn: Conn, world: World
+) -> None:
+    readings(conn, world.machines["a1"])
+    ticket = ticket_a(conn, world)
+    earlier = T - timedelta(hours=2)
+    _, body = api.get(url(ticket), world.keys["a"], telemetry_end=earlier.isoformat())
+    assert datetime.fromisoformat(body["telemetry"]["end"]) == earlier
+    assert datetime.fromisoformat(body["telemetry"]["start"]) == earlier - timedelta(hours=6)
+    newest = max(b["t"] for b in body["telemetry"]["series"][0]["buckets"])
+    assert datetime.fromisoformat(newest) == earlier  # the reading at the end, alone in its bucket
+    _, body = api.get(
+        url(ticket), world.keys["a"], telemetry_end=(T + timedelta(days=1)).isoformat()
+    )
+    assert datetime.fromisoformat(body["telemetry"]["end"]) == T
+
+
 def test_a_machine_never_heard_from_has_empty_telemetry(api: Api, conn: Conn, world: World) -> None:
     status, body = api.get(url(ticket_a(conn, world)), world.keys["a"])
     assert status == 200
