@@ -36,22 +36,20 @@ def _get(base: str, key: str, path: str) -> Any:
 
 
 def _best_ticket(base: str, key: str) -> int:
-    """The live ticket with a signal in its evidence and the most buckets of it to draw."""
+    """The live ticket with the most telemetry to draw, a finding on a named signal (threshold,
+    anomaly) before any other kind."""
     queue = _get(base, key, "/v1/dispatch/tickets?live=true&sort=priority&limit=100")["items"]
-    best, most = None, -1
+    best, most = None, (False, 0)
     for t in queue:
-        if not any(isinstance(e, dict) and e.get("signal") for e in t["evidence"]):
-            continue
         detail = _get(base, key, f"/v1/dispatch/tickets/{t['id']}")
         drawn = sum(
             1 for s in detail["telemetry"]["series"] for b in s["buckets"] if b["mean"] is not None
         )
-        if drawn > most:
-            best, most = t["id"], drawn
+        score = (any(isinstance(e, dict) and e.get("signal") for e in t["evidence"]), drawn)
+        if drawn and score > most:
+            best, most = t["id"], score
     if best is None:
-        raise SystemExit(
-            "no live ticket with a signal in its evidence yet; let the demo run longer"
-        )
+        raise SystemExit("no live ticket with telemetry to draw yet; let the demo run longer")
     return int(best)
 
 

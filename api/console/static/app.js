@@ -45,6 +45,7 @@ async function render() {
   const root = h("div");
   main.replaceChildren(root);
   const ctx = { main: root, announce, go };
+  announce(""); // the last screen's news is not this one's
   if (!signedIn || hash === "#/signin") {
     if (signedIn) api.signOut();
     nav.hidden = true;

@@ -34,8 +34,16 @@ const rank = (k) => (FIRST.includes(k) ? FIRST.indexOf(k) : FIRST.length);
 
 function evidenceCard(ticket) {
   const ordered = (e) => Object.entries(e).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+  const many = ticket.evidence.length > 1;
   const items = ticket.evidence.length
-    ? ticket.evidence.map((e) => facts(ordered(e).map(([k, v]) => [k.replaceAll("_", " "), show(v)])))
+    ? ticket.evidence.map((e, i) =>
+        h(
+          "div",
+          { class: many ? "occurrence" : "" },
+          many ? h("h3", {}, `Occurrence ${i + 1} of ${ticket.evidence.length}`) : null,
+          facts(ordered(e).map(([k, v]) => [k.replaceAll("_", " "), show(v)])),
+        ),
+      )
     : [h("p", { class: "muted" }, "This ticket carries no evidence (opened by hand).")];
   return h("section", { class: "card", "aria-labelledby": "evidence-h" }, h("h2", { id: "evidence-h" }, "Evidence"), ...items);
 }
@@ -60,7 +68,7 @@ function chartsCard(ticket) {
   );
   return h(
     "section",
-    { class: "card", "aria-labelledby": "signals-h", id: "signals" },
+    { class: "card", "aria-labelledby": "signals-h", id: "signals", "data-start": tel.start, "data-end": tel.end },
     h("h2", { id: "signals-h" }, "Signals around the finding"),
     h("p", { class: "muted" }, `${fmtTime(tel.start)} to ${fmtTime(tel.end)}, ${tel.bucket_s / 60}-minute buckets: mean line, min–max band.`),
     charts.length ? charts : h("p", { class: "muted" }, "No signal is tied to this finding."),
@@ -199,16 +207,44 @@ function partsCard(ticket) {
   );
 }
 
+// Where a finding's own time is, per evidence entry, readings' time before the rules' clock.
+const FINDING_TIME = [(e) => e.to, (e) => e.window?.to, (e) => e.reported_at, (e) => e.last_seen, (e) => e.at];
+// The chart shows the run-up to the finding and this much after it.
+const AFTER_FINDING_MS = 3600 * 1000;
+
+/** The latest finding's time in the evidence, or null. */
+export function findingTime(evidence) {
+  let latest = null;
+  for (const e of evidence) {
+    const t = FINDING_TIME.map((f) => Date.parse(f(e) ?? "")).find((v) => Number.isFinite(v));
+    if (t !== undefined && (latest === null || t > latest)) latest = t;
+  }
+  return latest;
+}
+
 export async function ticketView({ main, announce }, id) {
   const path = `/v1/dispatch/tickets/${id}`;
   let timer = null;
+  let telemetryEnd; // chosen once from the evidence, kept across the changes below
+
+  async function fetchTicket() {
+    let ticket = await api.call(path, { params: { telemetry_end: telemetryEnd } });
+    if (telemetryEnd === undefined) {
+      // The window ends at the newest reading unless the finding is older than that.
+      const found = findingTime(ticket.evidence);
+      const end = found === null ? null : found + AFTER_FINDING_MS;
+      telemetryEnd = end !== null && end < Date.parse(ticket.telemetry.end) ? new Date(end).toISOString() : null;
+      if (telemetryEnd) ticket = await api.call(path, { params: { telemetry_end: telemetryEnd } });
+    }
+    return ticket;
+  }
 
   async function draw(ticket) {
     const apply = async (tail, body, said) => {
       try {
-        const updated = await api.call(path + tail, { method: "POST", body });
+        await api.call(path + tail, { method: "POST", body });
         announce(said);
-        await draw(updated);
+        await draw(await fetchTicket());
         main.querySelector("h1").focus();
       } catch (e) {
         announce(`Not done: ${e.message}`);
@@ -233,6 +269,6 @@ export async function ticketView({ main, announce }, id) {
     );
   }
 
-  await draw(await api.call(path));
+  await draw(await fetchTicket());
   return () => clearInterval(timer);
 }

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -147,9 +147,13 @@ def screenshot(browser: webdriver.Chrome, request: pytest.FixtureRequest, name: 
 
 
 def sign_in(browser: webdriver.Chrome, desk: Desk, key: str | None = None) -> None:
+    """Signs in from the keyboard (the form submits on Enter); with the desk's key, returns once
+    the console has checked and kept it, so a test may navigate away at once."""
     browser.get(desk.base + "/console/")
     field = shown(browser, "#key")
-    field.send_keys(key or desk.key, Keys.ENTER)  # the form submits from the keyboard
+    field.send_keys(key or desk.key, Keys.ENTER)
+    if key is None:
+        wait(browser, lambda b: b.execute_script("return sessionStorage.length") == 1)
 
 
 def queue_rows(browser: webdriver.Chrome) -> dict[str, WebElement]:
@@ -243,6 +247,27 @@ def test_a_dispatcher_signs_in_opens_a_ticket_sees_its_chart_assigns_and_moves_i
     assert row == ("in_progress", desk.world.techs["ann"])
     assert [e["kind"] for e in detail["events"]][-2:] == ["assigned", "status"]
     assert {e["actor"] for e in detail["events"][-2:]} == {"dispatcher:desk-a"}
+
+
+def test_the_chart_of_an_older_finding_ends_an_hour_after_it(
+    browser: webdriver.Chrome, desk: Desk, conn: Conn
+) -> None:
+    found = T - timedelta(hours=3)
+    evidence = [
+        EVIDENCE[0] | {"from": (found - timedelta(minutes=5)).isoformat(), "to": found.isoformat()}
+    ]
+    older = make_ticket(
+        conn, machine_id=desk.world.machines["a1"], due=NOW + timedelta(hours=5), evidence=evidence
+    )
+    sign_in(browser, desk)
+    browser.get(f"{desk.base}/console/#/tickets/{older}")
+    shown(browser, "svg.chart path.mean")
+    signals = browser.find_element(By.ID, "signals")
+    end = datetime.fromisoformat(signals.get_attribute("data-end") or "")
+    assert end == found + timedelta(hours=1)  # not the newest reading, T
+    assert datetime.fromisoformat(signals.get_attribute("data-start") or "") == end - timedelta(
+        hours=6
+    )
 
 
 def test_a_move_that_needs_more_says_so_and_changes_nothing(
