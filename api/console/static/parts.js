@@ -39,13 +39,22 @@ function forecastTable(body) {
   const columns = COLUMNS.filter(([key]) => key in lines[0]);
   return h(
     "div",
-    { class: "table-wrap" },
+    {},
     about,
     h(
-      "table",
-      { id: "forecast" },
-      h("thead", {}, h("tr", {}, columns.map(([, name, cls]) => h("th", { scope: "col", class: cls }, name)))),
-      h("tbody", {}, lines.map((line) => h("tr", {}, columns.map(([key, , cls]) => h("td", { class: cls }, cell(line[key])))))),
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { id: "forecast" },
+        h("thead", {}, h("tr", {}, columns.map(([, name, cls]) => h("th", { scope: "col", class: cls }, name)))),
+        h(
+          "tbody",
+          {},
+          // A part to reorder now stands out.
+          lines.map((line) => h("tr", { class: line.reorder_qty > 0 ? "reorder" : undefined }, columns.map(([key, , cls]) => h("td", { class: cls }, cell(line[key]))))),
+        ),
+      ),
     ),
   );
 }

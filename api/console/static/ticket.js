@@ -4,7 +4,7 @@ import { lineChart } from "./chart.js";
 import { badge, field, fmtNumber, fmtTime, h, label, option, paintSla, slaCell } from "./dom.js";
 
 // Evidence keys that are moments worth a line on the chart, with the line's label.
-const MOMENTS = { from: "held from", at: "finding", episode_start: "episode start", reported_at: "DTC reported" };
+const MOMENTS = { from: "held from", to: "finding", reported_at: "DTC reported", episode_start: "episode start", at: "finding" };
 // What each move needs besides the button, as maintenance.tickets.lifecycle checks it.
 const NEEDS = { scheduled: "visit", resolved: "resolution", cancelled: "note" };
 const VERBS = {
@@ -33,25 +33,45 @@ const FIRST = ["description", "signal", "observed", "expected", "value", "thresh
 const rank = (k) => (FIRST.includes(k) ? FIRST.indexOf(k) : FIRST.length);
 
 function evidenceCard(ticket) {
+  const all = ticket.evidence;
   const ordered = (e) => Object.entries(e).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
-  const many = ticket.evidence.length > 1;
-  const items = ticket.evidence.length
-    ? ticket.evidence.map((e, i) =>
+  const card = h("section", { class: "card", "aria-labelledby": "evidence-h", id: "evidence" }, h("h2", { id: "evidence-h" }, "Evidence"));
+  if (!all.length) {
+    card.append(h("p", { class: "muted" }, "This ticket carries no evidence (opened by hand)."));
+    return card;
+  }
+  // The latest occurrence in full; a ticket seen many times lists every occurrence in a table.
+  const latest = all.at(-1);
+  if (all.length > 1) card.append(h("h3", {}, `Latest of ${all.length} occurrences`));
+  card.append(facts(ordered(latest).map(([k, v]) => [k.replaceAll("_", " "), show(v)])));
+  if (all.length > 1) {
+    const keys = [...new Set(all.flatMap((e) => Object.keys(e)))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+    card.append(
+      h(
+        "details",
+        {},
+        h("summary", {}, `All ${all.length} occurrences`),
         h(
           "div",
-          { class: many ? "occurrence" : "" },
-          many ? h("h3", {}, `Occurrence ${i + 1} of ${ticket.evidence.length}`) : null,
-          facts(ordered(e).map(([k, v]) => [k.replaceAll("_", " "), show(v)])),
+          { class: "table-wrap" },
+          h(
+            "table",
+            { id: "occurrences" },
+            h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "num" }, "#"), keys.map((k) => h("th", { scope: "col" }, k.replaceAll("_", " "))))),
+            h("tbody", {}, all.map((e, i) => h("tr", {}, h("td", { class: "num" }, String(i + 1)), keys.map((k) => h("td", {}, show(e[k])))))),
+          ),
         ),
-      )
-    : [h("p", { class: "muted" }, "This ticket carries no evidence (opened by hand).")];
-  return h("section", { class: "card", "aria-labelledby": "evidence-h" }, h("h2", { id: "evidence-h" }, "Evidence"), ...items);
+      ),
+    );
+  }
+  return card;
 }
 
 function chartsCard(ticket) {
   const tel = ticket.telemetry;
   const markers = [{ t: ticket.opened_at, label: "opened" }];
-  for (const e of ticket.evidence) {
+  // The latest occurrence's moments only: a ticket seen twenty times would draw a fence.
+  for (const e of ticket.evidence.slice(-1)) {
     for (const [k, name] of Object.entries(MOMENTS)) {
       if (typeof e[k] === "string" && !markers.some((m) => Math.abs(Date.parse(m.t) - Date.parse(e[k])) < 60000)) {
         markers.push({ t: e[k], label: name });
