@@ -249,6 +249,38 @@ def test_a_dispatcher_signs_in_opens_a_ticket_sees_its_chart_assigns_and_moves_i
     assert {e["actor"] for e in detail["events"][-2:]} == {"dispatcher:desk-a"}
 
 
+def test_the_queue_refreshes_by_itself_and_says_so(
+    browser: webdriver.Chrome, desk: Desk, conn: Conn
+) -> None:
+    sign_in(browser, desk)
+    wait(browser, lambda b: len(queue_rows(b)) == 2)
+    new = make_ticket(conn, machine_id=desk.world.machines["a1"], due=NOW + timedelta(hours=1))
+    # No click: the queue polls every 15 s.
+    WebDriverWait(browser, 25).until(lambda b: str(new) in queue_rows(b))
+    assert list(queue_rows(browser))[:2] == [str(desk.late), str(new)]  # still by SLA
+    assert browser.find_element(By.ID, "live").text.startswith("Queue updated at ")
+
+
+@pytest.mark.parametrize("width", [1024, 800])
+def test_a_tablet_sees_the_queue_and_a_ticket_without_scrolling_sideways(
+    browser: webdriver.Chrome, desk: Desk, width: int
+) -> None:
+    size = browser.get_window_size()
+    browser.set_window_size(width, 1000)
+    try:
+        sign_in(browser, desk)
+        wait(browser, lambda b: len(queue_rows(b)) == 2)
+        for page in ("#/queue", f"#/tickets/{desk.hot}"):
+            browser.get(f"{desk.base}/console/{page}")
+            shown(browser, "svg.chart, #queue tbody tr[data-ticket]")
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, page
+    finally:
+        browser.set_window_size(size["width"], size["height"])
+
+
 def test_the_chart_of_an_older_finding_ends_an_hour_after_it(
     browser: webdriver.Chrome, desk: Desk, conn: Conn
 ) -> None:
