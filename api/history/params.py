@@ -81,6 +81,41 @@ def whole_hours(span: Range) -> tuple[datetime, datetime]:
     return first, max(first, last)
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """How a range of whole-hour buckets is read: hours in [lo, hi) but not in `dirty` from the
+    rollup, and the `raw` spans (sorted, disjoint, inside the range) from readings."""
+
+    lo: datetime
+    hi: datetime
+    dirty: tuple[datetime, ...]
+    raw: tuple[tuple[datetime, datetime], ...]
+
+
+def served_by_rollup(
+    span: Range, *, watermark: datetime | None, dirty: Sequence[datetime]
+) -> Served:
+    """Split `span` between the hourly rollup and readings, given the rollup's watermark (hours
+    before it are settled and rolled up; None: never run) and the machine's dirty hours (late
+    readings since their hour was rolled up). The rollup serves the whole hours before the
+    watermark that are not dirty; readings serve the partial hours at either edge, the hours from
+    the watermark on and the dirty hours, as few spans as cover them."""
+    lo, hour_hi = whole_hours(span)
+    hi = lo if watermark is None else max(lo, min(hour_hi, watermark))
+    dirty_in = tuple(sorted({h for h in dirty if lo <= h < hi}))
+    pieces = [(span.start, lo), *((h, h + HOUR) for h in dirty_in), (hi, span.end)]
+    raw: list[tuple[datetime, datetime]] = []
+    for a, b in pieces:
+        a, b = max(a, span.start), min(b, span.end)
+        if a >= b:
+            continue
+        if raw and a <= raw[-1][1]:  # touching or overlapping the previous span: extend it
+            raw[-1] = (raw[-1][0], max(raw[-1][1], b))
+        else:
+            raw.append((a, b))
+    return Served(lo, hi, dirty_in, tuple(raw))
+
+
 def utc(value: datetime, *, name: str) -> datetime:
     if value.tzinfo is None:
         raise Invalid(f"{name} {value.isoformat()} has no time zone; give one, e.g. Z for UTC")

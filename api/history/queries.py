@@ -7,6 +7,7 @@ takes them (see the owner API's issue note).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +17,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
-from api.history.params import ORIGIN, FaultCursor, Range, rolls_up, whole_hours
+from api.history.params import (
+    ORIGIN,
+    FaultCursor,
+    Range,
+    rolls_up,
+    served_by_rollup,
+    whole_hours,
+)
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -33,50 +41,46 @@ GROUP BY 1
 ORDER BY 1
 """)
 
-# BUCKETED for buckets of whole hours (api.history.params.rolls_up), with the same result: the
-# range's whole hours before the rollup's watermark that are not dirty come from readings_hourly
-# (telemetry.hourly_rollup), one row an hour; the rest (the partial hours at either edge, dirty
-# hours, the hours from the watermark on, everything before the rollup's first run) from
-# readings. Both sides give per bucket and signal the count, sum, min and max, combined as
-# avg = sum / count. One statement, so both sides see one snapshot: an hour is either dirty (read
-# raw) or rolled up with every committed reading. Averages may differ from BUCKETED's in the last
-# bits (float8 sums added in another order).
-# {hourly}, {raw}: per signal n, sum, min, max; {combined}: avg, min, max as float8.
+# BUCKETED for buckets of whole hours (api.history.params.rolls_up), with the same result, in two
+# statements in one REPEATABLE READ snapshot (so an hour is either dirty, and read raw, or rolled
+# up with every committed reading): ROLLUP_STATE reads the rollup's watermark and the machine's
+# dirty hours in the range, params.served_by_rollup splits the range, and ROLLED_UP reads the
+# rollup's hours from readings_hourly (telemetry.hourly_rollup), one row an hour, and each raw
+# span (partial edge hours, dirty hours, hours from the watermark on) from readings with constant
+# bounds, so the planner keeps only the one or two chunks a span touches instead of planning and
+# probing every chunk of the month. Both sides give per bucket and signal the count, sum, min and
+# max, combined as avg = sum / count. Averages may differ from BUCKETED's in the last bits (float8
+# sums added in another order).
+ROLLUP_STATE: Final[LiteralString] = """
+SELECT (SELECT rolled_up_before FROM readings_hourly_state),
+       ARRAY(SELECT hour FROM readings_hourly_dirty
+             WHERE machine_id = %(machine_id)s AND hour >= %(hour_lo)s AND hour < %(hour_hi)s)
+"""
+# {hourly}, {raw_spans} (RAW_SPAN each), {combined}: see rolled_up_query.
 ROLLED_UP: Final = sql.SQL("""
-WITH served AS (
-    SELECT %(hour_lo)s::timestamptz AS lo,
-           greatest(%(hour_lo)s::timestamptz, least(%(hour_hi)s::timestamptz, coalesce(
-               (SELECT rolled_up_before FROM readings_hourly_state), '-infinity'))) AS hi
-), dirty AS (
-    SELECT d.hour FROM readings_hourly_dirty d, served s
-    WHERE d.machine_id = %(machine_id)s AND d.hour >= s.lo AND d.hour < s.hi
-), raw_spans (lo, hi) AS (
-    SELECT %(start)s::timestamptz, s.lo FROM served s
-    UNION ALL SELECT s.hi, %(end)s::timestamptz FROM served s
-    UNION ALL SELECT hour, hour + interval '1 hour' FROM dirty
-), parts AS (
+SELECT bucket, sum(readings)::int8 AS readings, {combined}
+FROM (
     SELECT time_bucket(%(bucket)s, h.hour, %(origin)s) AS bucket, sum(h.readings) AS readings,
            {hourly}
-    FROM readings_hourly h, served s
-    WHERE h.machine_id = %(machine_id)s AND h.hour >= s.lo AND h.hour < s.hi
-      AND h.hour >= %(hour_lo)s AND h.hour < %(hour_hi)s
-      AND h.hour NOT IN (SELECT hour FROM dirty)
+    FROM readings_hourly h
+    WHERE h.machine_id = %(machine_id)s AND h.hour >= %(lo)s AND h.hour < %(hi)s
+      AND h.hour <> ALL(%(dirty)s::timestamptz[])
     GROUP BY 1
-    UNION ALL
-    SELECT time_bucket(%(bucket)s, r.ts, %(origin)s), count(*), {raw}
-    FROM raw_spans x
-    JOIN readings r ON r.machine_id = %(machine_id)s AND r.ts >= x.lo AND r.ts < x.hi
-    WHERE r.ts >= %(start)s AND r.ts < %(end)s
-    GROUP BY 1
-)
-SELECT bucket, sum(readings)::int8 AS readings, {combined}
-FROM parts
+    {raw_spans}
+) parts
 GROUP BY 1
 ORDER BY 1
 """)
-
+RAW_SPAN: Final = sql.SQL("""
+    UNION ALL
+    SELECT time_bucket(%(bucket)s, r.ts, %(origin)s), count(*), {raw}
+    FROM readings r
+    WHERE r.machine_id = %(machine_id)s AND r.ts >= {lo} AND r.ts < {hi}
+    GROUP BY 1""")
 
 NO_JIT: Final[LiteralString] = "SET LOCAL jit = off"
+# First in the history's transaction: ROLLUP_STATE and ROLLED_UP see one snapshot.
+SNAPSHOT: Final[LiteralString] = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,8 @@ class Buckets:
     stats: dict[str, tuple[list[float | None], list[float | None], list[float | None]]]
 
 
-def raw_bucketed_query(signals: Sequence[str]) -> sql.Composed:
+@functools.lru_cache(maxsize=256)
+def raw_bucketed_query(signals: tuple[str, ...]) -> sql.Composed:
     """BUCKETED for these checked signals: every bucket from readings, whatever its size."""
     return BUCKETED.format(
         aggregates=sql.SQL(", ").join(
@@ -100,12 +105,10 @@ def raw_bucketed_query(signals: Sequence[str]) -> sql.Composed:
     )
 
 
-def bucketed_query(signals: Sequence[str], *, bucket: timedelta) -> sql.Composed:
-    """The history query for these signals, which must be checked names
-    (api.history.params.signals_for): they become columns. ROLLED_UP when `bucket` is whole
-    hours, else BUCKETED; bucketed_params gives the parameters of either."""
-    if not rolls_up(bucket):
-        return raw_bucketed_query(signals)
+@functools.lru_cache(maxsize=256)
+def rolled_up_query(signals: tuple[str, ...], *, raw_spans: int) -> sql.Composed:
+    """ROLLED_UP for these checked signals and this many raw spans (parameters lo_i, hi_i),
+    composed once per shape: composing costs about a millisecond."""
 
     def per_signal(*templates: LiteralString) -> sql.Composable:
         return sql.SQL(", ").join(
@@ -117,6 +120,7 @@ def bucketed_query(signals: Sequence[str], *, bucket: timedelta) -> sql.Composed
             for t in templates
         )
 
+    raw = per_signal("count({c})", "sum({c}::float8)", "min({c})", "max({c})")
     return ROLLED_UP.format(
         hourly=per_signal(
             "sum(h.{n}) AS {n}",
@@ -124,7 +128,10 @@ def bucketed_query(signals: Sequence[str], *, bucket: timedelta) -> sql.Composed
             "min(h.{min}) AS {min}",
             "max(h.{max}) AS {max}",
         ),
-        raw=per_signal("count({c})", "sum({c}::float8)", "min({c})", "max({c})"),
+        raw_spans=sql.SQL("").join(
+            RAW_SPAN.format(raw=raw, lo=sql.Placeholder(f"lo_{i}"), hi=sql.Placeholder(f"hi_{i}"))
+            for i in range(raw_spans)
+        ),
         combined=per_signal(
             "(sum({sum}) / nullif(sum({n}), 0))::float8",
             "min({min})::float8",
@@ -134,30 +141,49 @@ def bucketed_query(signals: Sequence[str], *, bucket: timedelta) -> sql.Composed
 
 
 def bucketed_params(*, machine_id: int, span: Range) -> dict[str, object]:
-    hour_lo, hour_hi = whole_hours(span)
+    """BUCKETED's parameters."""
     return {
         "bucket": span.bucket,
         "origin": ORIGIN,
         "machine_id": machine_id,
         "start": span.start,
         "end": span.end,
-        "hour_lo": hour_lo,  # ROLLED_UP only
-        "hour_hi": hour_hi,
     }
+
+
+def bucketed_statement(
+    conn: Conn, *, machine_id: int, span: Range, signals: Sequence[str]
+) -> tuple[sql.Composed, dict[str, object]]:
+    """The history query and its parameters: BUCKETED, or for buckets of whole hours ROLLED_UP
+    after reading the rollup's state (so run it in a SNAPSHOT transaction). `signals` must be
+    checked names (api.history.params.signals_for): they become columns."""
+    args = bucketed_params(machine_id=machine_id, span=span)
+    if not rolls_up(span.bucket):
+        return raw_bucketed_query(tuple(signals)), args
+    hour_lo, hour_hi = whole_hours(span)
+    row = conn.execute(
+        ROLLUP_STATE, {"machine_id": machine_id, "hour_lo": hour_lo, "hour_hi": hour_hi}
+    ).fetchone()
+    assert row is not None  # one row, whatever the tables hold
+    watermark, dirty = row
+    served = served_by_rollup(span, watermark=watermark, dirty=dirty)  # type: ignore[arg-type]
+    args |= {"lo": served.lo, "hi": served.hi, "dirty": list(served.dirty)}
+    for i, (lo, hi) in enumerate(served.raw):
+        args |= {f"lo_{i}": lo, f"hi_{i}": hi}
+    return rolled_up_query(tuple(signals), raw_spans=len(served.raw)), args
 
 
 def bucketed(conn: Conn, *, machine_id: int, span: Range, signals: Sequence[str]) -> Buckets:
     """`signals` must be checked names (api.history.params.signals_for): they become columns."""
     with conn.transaction():
-        # A custom plan of a month's range costs past jit_above_cost, and compiling it took
+        conn.execute(SNAPSHOT)
+        # A custom plan of a month's raw range costs past jit_above_cost, and compiling it took
         # ~140 ms on a query that runs in ~100 ms (EXPLAIN ANALYZE, 55 M-reading bench).
         conn.execute(NO_JIT)
-        # Not prepared: a generic plan locks every chunk, so it waits out the reorder's CLUSTER.
-        rows = conn.execute(
-            bucketed_query(signals, bucket=span.bucket),
-            bucketed_params(machine_id=machine_id, span=span),
-            prepare=False,
-        ).fetchall()
+        query, args = bucketed_statement(conn, machine_id=machine_id, span=span, signals=signals)
+        # Not prepared: a generic plan locks every chunk, so it waits out the reorder's CLUSTER;
+        # a custom plan keeps (and locks) only the chunks its constant bounds touch.
+        rows = conn.execute(query, args, prepare=False).fetchall()
     out = Buckets([], [], {name: ([], [], []) for name in signals})
     for row in rows:
         out.starts.append(row[0])  # type: ignore[arg-type]

@@ -180,14 +180,14 @@ def explain_history(url: str, fleet: api_dataset.Fleet) -> dict[str, Any]:
     and what one query costs the database."""
     span = params.Range(fleet.end - timedelta(days=30), fleet.end, params.parse_bucket("1h"))
     machine_id = fleet.machine_ids[len(fleet.machine_ids) // 2]
-    query = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ") + queries.bucketed_query(
-        params.DEFAULT_SIGNALS, bucket=span.bucket
-    )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET jit = off")  # as queries.bucketed runs it
-        args = queries.bucketed_params(machine_id=machine_id, span=span)
-        conn.execute(query, args)  # the first run reads the pages into the cache
-        row = conn.execute(query, args).fetchone()
+        query, args = queries.bucketed_statement(
+            conn, machine_id=machine_id, span=span, signals=params.DEFAULT_SIGNALS
+        )
+        explain = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ") + query
+        conn.execute(explain, args)  # the first run reads the pages into the cache
+        row = conn.execute(explain, args).fetchone()
     assert row is not None
     top: dict[str, Any] = row[0][0]
     plan = top["Plan"]
