@@ -15,9 +15,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from maintenance.alerts import render
+from maintenance.alerts.model import AlertKind
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,10 @@ MAX_BODY_BYTES: Final = 256 * 1024
 @dataclass(frozen=True, slots=True)
 class Received:
     idempotency_key: str
-    event: str  # ticket.opened, ticket.resolved, ...
-    serial: str
+    event: str  # ticket.opened, ticket.resolved, ..., machine.service_due, owner.digest
+    serial: str  # a digest: the owner's name
     title: str
-    priority: str
+    priority: str  # a service-due alert: the hours left; a digest: how many machines it names
     path: str = ""  # the request's path: which subscription's target it came to
 
 
@@ -79,17 +80,18 @@ class Verifier:
             return 401
         try:
             envelope = json.loads(body)
-            data = envelope["data"]
+            event = str(envelope["type"])
+            serial, title, priority = _summary(event, envelope["data"])
             alert = Received(
                 idempotency_key=headers.get(render.IDEMPOTENCY_HEADER.lower())
                 or str(envelope["id"]),
-                event=str(envelope["type"]),
-                serial=str(data["machine"]["serial"]),
-                title=str(data["ticket"]["title"]),
-                priority=str(data["ticket"]["priority"]),
+                event=event,
+                serial=serial,
+                title=title,
+                priority=priority,
                 path=path,
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return 400
         with self._lock:
             repeat = alert.idempotency_key in self._seen
@@ -100,6 +102,29 @@ class Verifier:
         if not repeat and self._on_alert is not None:
             self._on_alert(alert)
         return 200
+
+
+def _summary(event: str, data: dict[str, Any]) -> tuple[str, str, str]:
+    """(serial, title, priority) of an alert's data, by its type (render.event_type)."""
+    if event == render.event_type(AlertKind.SERVICE_DUE):
+        service = data["service"]
+        return (
+            str(data["machine"]["serial"]),
+            f"{service['title']} around {service['expected']}",
+            f"{service['hours_left']} h left",
+        )
+    if event == render.event_type(AlertKind.DIGEST):
+        n = len(data["machines"])
+        return (
+            str(data["owner"]["name"]),
+            f"summary of {data['day']}",
+            f"{n} machine" + ("s" if n != 1 else ""),
+        )
+    return (
+        str(data["machine"]["serial"]),
+        str(data["ticket"]["title"]),
+        str(data["ticket"]["priority"]),
+    )
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

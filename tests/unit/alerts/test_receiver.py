@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -8,9 +9,9 @@ import pytest
 
 from maintenance.alerts import render
 from maintenance.alerts.channels import WebhookSender
-from maintenance.alerts.model import Failed, Sent
+from maintenance.alerts.model import AlertKind, Failed, Sent
 from maintenance.alerts.receiver import Counts, Received, Receiver, Verifier
-from tests.unit.alerts.test_render import KEY, SECRET, row
+from tests.unit.alerts.test_render import KEY, SECRET, SERVICE_DUE, row
 
 
 @pytest.fixture
@@ -64,3 +65,30 @@ def test_a_stale_signature_is_refused() -> None:
     assert verifier.accept(headers, body, now=later) == 401
     lowercase = {k.lower(): v for k, v in headers.items()}
     assert verifier.accept(lowercase, body, now=signed_at) == 200
+
+
+def test_service_due_and_digest_webhooks_arrive_too(
+    receiver: Receiver, arrived: list[Received]
+) -> None:
+    due = dataclasses.replace(
+        row(), kind=AlertKind.SERVICE_DUE, payload=SERVICE_DUE, target=receiver.url
+    )
+    digest_payload = {
+        "owner": {"id": 3, "name": "Hof Meyer"},
+        "day": "2026-11-23",
+        "timezone": "Europe/Berlin",
+        "machines": [{"serial": "T-1234", "kind": "tractor", "model": "6155M"}],
+    }
+    digest = dataclasses.replace(
+        row(),
+        kind=AlertKind.DIGEST,
+        payload=digest_payload,
+        target=receiver.url,
+        idempotency_key=uuid.uuid4(),
+    )
+    for r in (due, digest):
+        assert WebhookSender(timeout_s=5)(r, now=datetime.now(UTC)) == Sent("HTTP 200")
+    assert [(a.event, a.serial, a.title, a.priority) for a in arrived] == [
+        ("machine.service_due", "T-1234", "500-hour service around 2026-11-27", "37.5 h left"),
+        ("owner.digest", "Hof Meyer", "summary of 2026-11-23", "1 machine"),
+    ]
