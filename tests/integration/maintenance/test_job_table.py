@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import LiteralString
 
 import psycopg
 import pytest
@@ -34,6 +35,14 @@ NAMED_JOBS = {
 }
 # Housekeeping the history API needs (telemetry.chunk_reorder, telemetry.hourly_rollup).
 HOUSEKEEPING = {"chunk-reorder", "hourly-rollup"}
+
+
+def count(conn: Conn, query: LiteralString) -> int:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    value = row[0]
+    assert isinstance(value, int)
+    return value
 
 
 @pytest.fixture
@@ -68,12 +77,8 @@ def test_the_table_holds_the_named_jobs_and_each_runs(pool: ConnectionPool, conn
         job.func()  # raises on a broken job
     # Some did visible work: the service sweep opened the 250 h services now 25 h away, the
     # rollup recorded its watermark, the parts forecast stored a snapshot.
-    opened = conn.execute("SELECT count(*) FROM tickets WHERE rule_key = 'svc-250h'").fetchone()
-    assert opened is not None
-    assert opened[0] > 0
-    forecasts = conn.execute("SELECT count(*) FROM parts_forecast_runs").fetchone()
-    assert forecasts is not None
-    assert forecasts[0] > 0
+    assert count(conn, "SELECT count(*) FROM tickets WHERE rule_key = 'svc-250h'") > 0
+    assert count(conn, "SELECT count(*) FROM parts_forecast_runs") > 0
     state = conn.execute("SELECT rolled_up_before FROM readings_hourly_state").fetchone()
     assert state is not None
     assert state[0] is not None
