@@ -29,7 +29,11 @@ Layers, each a small function below:
    score = surprise / (surprise + ALARM_SURPRISE), so THRESHOLD = 0.5 is the alarm surprise;
 7. anomaly likelihood: a row whose recent mean score is improbable against the long-run score
    distribution may have its surprise raised, to at most `likelihood_boost` times its own;
-8. after a score >= THRESHOLD, scores stay below it for `refractory_rows` rows: one episode, one
+8. context novelty (after Smirnov's CAD OSE): a row whose transition between coarse value bands
+   the series has never made before has its surprise multiplied by `context_boost` (up to
+   the alarm), where the bands persist from row to row and the move skips a band or holds
+   beyond the range;
+9. after a score >= THRESHOLD, scores stay below it for `refractory_rows` rows: one episode, one
    alarm (NAB rewards only the first detection per window and charges every further one).
 
 Rows are the time unit: window lengths count rows, not seconds, so the series should be sampled at a
@@ -119,6 +123,24 @@ class DetectorConfig:
     typical_rows: int = 4000
     typical_surprise: float = 2.5
     typical_clip: float = 20.0
+    # Context novelty (the idea of Smirnov's Contextual Anomaly Detector, CAD OSE, cut down to
+    # its first-order core): each value falls in one of `context_levels` equal bands of the range
+    # seen so far (or below / above it), and a row whose (previous band, band) transition has
+    # never occurred before is a new context. It catches what the statistics above only half
+    # see: a jump the series has never made, a breakout that holds beyond the old range, a spike
+    # rhythm that changes. A new context multiplies the row's surprise by `context_boost` (up to
+    # the alarm), so it alarms from a surprise of ALARM_SURPRISE / boost = 4 (|z| ~ 4.1) instead
+    # of 20: novelty alone, on a quiet row, says nothing. Two gates keep chance novelty out:
+    # the bands must persist from row to row (Cohen's kappa of "same band as the previous row"
+    # over the history >= `context_kappa`; ~0 on white noise, where every transition is chance),
+    # and a move to the next band up or down does not count (that is how any persistent signal
+    # wanders; a first step past the old max is the spike statistic's business). NAB standard
+    # 65.42 -> 69.13 (low FP 53.14 -> 56.58, low FN 71.10 -> 74.96); ungated 70.79, but it
+    # alarmed on 15 of 100 white-noise series. 5 bands: 67.63, 6 bands: 69.21 (more FPs).
+    # 0 turns it off.
+    context_levels: int = 4
+    context_kappa: float = 0.1
+    context_boost: float = 5.0
 
 
 DEFAULT_CONFIG = DetectorConfig()
@@ -164,18 +186,63 @@ def score_series(
     if len(x) <= config.warmup_rows:
         return out
     period = season_period_rows(np.asarray(timestamps)[valid], config=config)
-    surprise = combined_surprise(x, config=config, period_rows=period)
+    raw = combined_surprise(x, config=config, period_rows=period)
     surprise = np.maximum(
-        surprise,
-        np.minimum(
-            likelihood_surprise(surprise, config=config), config.likelihood_boost * surprise
-        ),
+        raw,
+        np.minimum(likelihood_surprise(raw, config=config), config.likelihood_boost * raw),
     )
+    if config.context_levels > 0:
+        novel = context_novelty(
+            x,
+            levels=config.context_levels,
+            kappa=config.context_kappa,
+            warmup_rows=config.warmup_rows,
+        )
+        lifted = np.minimum(config.context_boost * raw, ALARM_SURPRISE)
+        surprise = np.where(novel, np.maximum(surprise, lifted), surprise)
     score = surprise / (surprise + ALARM_SURPRISE)
     out[valid] = suppress_repeats(
         score, threshold=THRESHOLD, refractory_rows=config.refractory_rows
     )
     return out
+
+
+def context_novelty(
+    x: FloatArray, *, levels: int, kappa: float, warmup_rows: int
+) -> npt.NDArray[np.bool_]:
+    """True where x makes a (previous band, band) transition for the first time, where it counts.
+
+    A row's band is floor(levels (x - lo) / (hi - lo)) with lo, hi the min and max of the rows
+    before it; -1 below that range, `levels` above it. A first transition counts unless it moves
+    to an adjacent band, and only while the bands so far persist (Cohen's kappa of "same band as
+    the previous row" against the chance agreement of the band frequencies, >= `kappa`). Every
+    quantity at row t uses rows <= t: causal. `x` has no NaN; the first `warmup_rows` rows never
+    count (everything is new then).
+    """
+    n = len(x)
+    novel = np.zeros(n, dtype=np.bool_)
+    if n <= max(warmup_rows, 2):
+        return novel
+    lo = np.minimum.accumulate(x)[:-1]
+    hi = np.maximum.accumulate(x)[:-1]
+    width = (hi - lo) / levels
+    rel = np.where(width > 0.0, (x[1:] - lo) / np.where(width > 0.0, width, 1.0), 0.0)
+    band = np.clip(np.floor(rel), -1, levels).astype(np.int64)  # band[i] is row i + 1's
+    # On a flat history a value equal to it is band 0; anything else lies outside the range.
+    band = np.where((width > 0.0) | (x[1:] == lo), band, np.where(x[1:] < lo, -1, levels))
+    codes = levels + 2
+    pair = (band[:-1] + 1) * codes + (band[1:] + 1)  # pair[j]: the transition into row j + 2
+    _, first = np.unique(pair, return_index=True)
+    # Persistence of the bands up to each first transition (rows 1 .. j + 1 for pair j).
+    counts = np.cumsum(np.eye(codes, dtype=np.int64)[band + 1], axis=0)[first]
+    freq = counts / (first + 1)[:, None]
+    chance = (freq * freq).sum(axis=1)
+    stays = np.concatenate([[0], np.cumsum(band[1:] == band[:-1])])[first]
+    agreement = (stays / np.maximum(first, 1) - chance) / np.maximum(1.0 - chance, 1e-9)
+    step = np.abs(band[first + 1] - band[first])
+    novel[first[(agreement >= kappa) & (step != 1)] + 2] = True
+    novel[: warmup_rows + 1] = False
+    return novel
 
 
 def season_period_rows(
