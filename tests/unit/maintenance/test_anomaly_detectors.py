@@ -274,3 +274,15 @@ def test_white_noise_has_no_new_context_after_the_warm_up(seed: int) -> None:
         _noise(seed), levels=4, kappa=0.1, warmup_rows=DEFAULT_CONFIG.warmup_rows
     )
     assert not novel[DEFAULT_CONFIG.warmup_rows * 4 :].any()
+
+
+def test_a_breakout_that_holds_beyond_the_range_is_a_new_context_even_on_noise() -> None:
+    # kappa 2 is out of reach, so only the exemption can flag: two rows in a row above anything
+    # seen (the series opens with a falling ramp, so its early records all lie below).
+    values = _noise(0)
+    values[:60] = np.linspace(100.0, 90.0, 60)
+    top = values[:3000].max()
+    values[3000], values[3001] = top + 1.0, top + 2.0
+    novel = context_novelty(values, levels=4, kappa=2.0, warmup_rows=DEFAULT_CONFIG.warmup_rows)
+    assert novel[3001]
+    assert not novel[3002:].any()
