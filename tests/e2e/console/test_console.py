@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
@@ -134,7 +135,11 @@ def desk(conn: Conn, settings: Settings) -> Iterator[Desk]:
 
 
 def wait(browser: webdriver.Chrome, until: Callable[[webdriver.Chrome], Any]) -> Any:
-    return WebDriverWait(browser, WAIT_S).until(until)
+    """`until`'s first truthy answer; an element the console re-rendered meanwhile (stale) is
+    asked again on the next poll, like one not there yet."""
+    return WebDriverWait(
+        browser, WAIT_S, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    ).until(until)
 
 
 def shown(browser: webdriver.Chrome, css: str) -> WebElement:
@@ -215,10 +220,18 @@ def test_a_dispatcher_signs_in_opens_a_ticket_sees_its_chart_assigns_and_moves_i
     # Open the ticket from the keyboard: its link takes Enter.
     link = rows[str(desk.hot)].find_element(By.CSS_SELECTOR, "td a")
     link.send_keys(Keys.ENTER)
+    # The queue's own heading is replaced by the ticket's: wait for the ticket's, focusable.
     heading = wait(
-        browser, lambda b: next(iter(b.find_elements(By.CSS_SELECTOR, "h1[tabindex]")), None)
+        browser,
+        lambda b: next(
+            (
+                h
+                for h in b.find_elements(By.CSS_SELECTOR, "h1[tabindex]")
+                if h.text.startswith(f"#{desk.hot} ")
+            ),
+            None,
+        ),
     )
-    wait(browser, lambda b: b.find_element(By.TAG_NAME, "h1").text.startswith(f"#{desk.hot} "))
     assert heading.text == f"#{desk.hot} Coolant temperature high"
     chart = shown(browser, "svg.chart[data-signal='coolant_c']")
     path = chart.find_element(By.CSS_SELECTOR, "path.mean").get_attribute("d") or ""
