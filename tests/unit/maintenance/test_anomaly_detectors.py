@@ -12,6 +12,7 @@ from maintenance.anomaly.detectors import (
     DEFAULT_CONFIG,
     THRESHOLD,
     context_novelty,
+    record_novelty,
     score_series,
     season_period_rows,
 )
@@ -286,3 +287,46 @@ def test_a_breakout_that_holds_beyond_the_range_is_a_new_context_even_on_noise()
     novel = context_novelty(values, levels=4, kappa=2.0, warmup_rows=DEFAULT_CONFIG.warmup_rows)
     assert novel[3001]
     assert not novel[3002:].any()
+
+
+def _record_novelty(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    c = DEFAULT_CONFIG
+    return record_novelty(
+        values,
+        levels=c.context_levels,
+        kappa=c.context_kappa,
+        margin=c.record_margin,
+        warmup_rows=max(c.warmup_rows, c.record_rows),
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_moderate_record_on_noise_is_a_new_context_and_alarms(seed: int) -> None:
+    # On white noise the bands do not persist, so the transition rule is silent; a reading a third
+    # of the range past every earlier one (~6 sigma: surprise ~9 of 20, short of an alarm alone)
+    # is a record the series has never come near: a new context, whose surprise counts five-fold.
+    values = _noise(seed)
+    past = values[:3000]
+    values[3000] = past.max() + 0.35 * (past.max() - past.min())
+    plain = score_series(
+        _timestamps(ROWS), values, config=replace(DEFAULT_CONFIG, record_margin=0.0)
+    )
+    assert not (plain[2900:] >= THRESHOLD).any()
+    assert np.flatnonzero(_record_novelty(values)).tolist() == [3000]
+    alarms = _alarms(values)
+    assert alarms[alarms >= 2900].tolist() == [3000]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_white_noise_sets_no_record_by_a_quarter_of_its_range(seed: int) -> None:
+    # After the first 1,000 rows the range of Gaussian noise spans ~6.5 sigma: topping it by a
+    # quarter of that is a > 5-sigma reading, which 4,000 rows of noise do not produce.
+    assert not _record_novelty(_noise(seed)).any()
+
+
+def test_a_record_on_a_persistent_series_is_left_to_the_band_transitions() -> None:
+    # A slowly wandering signal's bands persist (kappa >= 0.1): its records are judged by the
+    # transition rule (test_a_moderate_spike_alarms_when_it_lands_in_a_new_context), not here.
+    values = _ar1(1)
+    values[3000] += 7.0
+    assert not _record_novelty(values).any()
