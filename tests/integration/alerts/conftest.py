@@ -96,6 +96,26 @@ def add_subscription(
         )
 
 
+def subscribe_both(conn: Conn, world: World, webhook: WebhookReceiver) -> None:
+    """The world's owner and dealer each subscribed by webhook (to the receiver, one path per
+    audience) and by e-mail (<audience>@example.test), every kind their audience gets."""
+    for audience, rid in [(Audience.OWNER, world.owner_id), (Audience.DEALER, world.dealer_id)]:
+        add_subscription(
+            conn,
+            audience=audience,
+            recipient_id=rid,
+            channel=Channel.WEBHOOK,
+            target=webhook.url(f"/{audience}"),
+        )
+        add_subscription(
+            conn,
+            audience=audience,
+            recipient_id=rid,
+            channel=Channel.EMAIL,
+            target=f"{audience}@example.test",
+        )
+
+
 def drain(
     conn: Conn,
     clock: Clock,

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from maintenance.alerts import render
 from maintenance.alerts.channels import Sender
-from maintenance.alerts.model import Audience, Channel
+from maintenance.alerts.model import Channel
 from maintenance.evaluate import run_rules
 from maintenance.rules.load import default_rules
 from maintenance.tickets import lifecycle
@@ -20,8 +20,8 @@ from tests.integration.alerts.conftest import (
     Clock,
     Conn,
     World,
-    add_subscription,
     drain,
+    subscribe_both,
 )
 from tests.integration.alerts.receivers import SmtpReceiver, WebhookReceiver
 
@@ -49,22 +49,7 @@ def test_service_interval_and_fault_alert_each_recipient_once_per_event(
 ) -> None:
     webhook.fail_first = 2
     smtp.fail_first = 1
-    recipients = [(Audience.OWNER, world.owner_id), (Audience.DEALER, world.dealer_id)]
-    for audience, rid in recipients:
-        add_subscription(
-            conn,
-            audience=audience,
-            recipient_id=rid,
-            channel=Channel.WEBHOOK,
-            target=webhook.url(f"/{audience}"),
-        )
-        add_subscription(
-            conn,
-            audience=audience,
-            recipient_id=rid,
-            channel=Channel.EMAIL,
-            target=f"{audience}@example.test",
-        )
+    subscribe_both(conn, world, webhook)
 
     # Below the 250 h service's lead: nothing. Then into it, twice (one ticket, one alert each).
     report(conn, world, clock, hours=210.0, faults=[])

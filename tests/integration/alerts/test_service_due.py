@@ -12,9 +12,9 @@ import psycopg
 from maintenance.alerts import service_due
 from maintenance.alerts.channels import Sender
 from maintenance.alerts.due_window import due_alerts
-from maintenance.alerts.model import Audience, Channel
+from maintenance.alerts.model import Channel
 from maintenance.alerts.outbox import prune_finished
-from tests.integration.alerts.conftest import Clock, Conn, World, add_subscription, drain
+from tests.integration.alerts.conftest import Clock, Conn, World, drain, subscribe_both
 from tests.integration.alerts.receivers import SmtpReceiver, WebhookReceiver
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -40,24 +40,6 @@ def work_daily(conn: Conn, machine_id: int, *, until_h: float, days: int = 30) -
         "INSERT INTO machine_state (machine_id, ts, seq, engine_hours) VALUES (%s, %s, %s, %s)",
         (machine_id, rows[-1][1], seq, until_h),
     )
-
-
-def subscribe_both(conn: Conn, world: World, webhook: WebhookReceiver) -> None:
-    for audience, rid in [(Audience.OWNER, world.owner_id), (Audience.DEALER, world.dealer_id)]:
-        add_subscription(
-            conn,
-            audience=audience,
-            recipient_id=rid,
-            channel=Channel.WEBHOOK,
-            target=webhook.url(f"/{audience}"),
-        )
-        add_subscription(
-            conn,
-            audience=audience,
-            recipient_id=rid,
-            channel=Channel.EMAIL,
-            target=f"{audience}@example.test",
-        )
 
 
 def sweep(conn: Conn, *, now: datetime = NOW, lead_days: int = 7) -> service_due.Swept:
