@@ -70,24 +70,40 @@ WHERE machine_id = ANY(%(ids)s) AND kind = 'service_interval'
 """
 # Parts on tickets that were not services (faults, thresholds, anomalies, manual requests), by
 # the machine's model. A released request was never used (its ticket was cancelled, or the job was
-# done without it); every other status is a part a breakdown called for.
+# done without it); every other status is a part a breakdown called for. Also the parts of repair
+# and warranty records kept without an IronLink ticket (the dealer's history from before it, or
+# work booked by hand): a ticket's own record repeats its requests, so those are left out.
 FAULT_PARTS_BY_MODEL: Final[LiteralString] = """
-SELECT m.model, r.part_no, sum(r.qty)::double precision
-FROM parts_requests r
-JOIN tickets t ON t.id = r.ticket_id
-JOIN machines m ON m.id = t.machine_id
-WHERE t.kind <> 'service_interval' AND r.status <> 'released'
-  AND r.created_at >= %(since)s AND r.created_at < %(now)s
-GROUP BY m.model, r.part_no
+SELECT model, part_no, sum(qty)::double precision
+FROM (
+    SELECT m.model, r.part_no, r.qty
+    FROM parts_requests r
+    JOIN tickets t ON t.id = r.ticket_id
+    JOIN machines m ON m.id = t.machine_id
+    WHERE t.kind <> 'service_interval' AND r.status <> 'released'
+      AND r.created_at >= %(since)s AND r.created_at < %(now)s
+    UNION ALL
+    SELECT m.model, p.part_no, p.qty
+    FROM service_records s
+    JOIN machines m ON m.id = s.machine_id
+    CROSS JOIN LATERAL jsonb_to_recordset(s.parts) AS p (part_no text, qty integer)
+    WHERE s.ticket_id IS NULL AND s.kind IN ('repair', 'warranty')
+      AND s.done_at >= %(since)s AND s.done_at < %(now)s AND p.qty > 0
+) used
+GROUP BY model, part_no
 """
-# Exposure: the days each machine of a model was in the fleet within the history window, from
-# its record's creation (the same window the requests are counted in).
+# Exposure: the days each machine of a model was in service within the history window, from its
+# purchase (where known: its records may predate IronLink) or else its record's creation.
 MACHINE_DAYS_BY_MODEL: Final[LiteralString] = """
 SELECT model,
-       sum(extract(epoch FROM %(now)s::timestamptz - greatest(created_at, %(since)s)))
+       sum(extract(epoch FROM %(now)s::timestamptz - greatest(in_service, %(since)s)))
            / 86400.0
-FROM machines
-WHERE created_at < %(now)s
+FROM (
+    SELECT model,
+           least(created_at, coalesce(purchase_date::timestamptz, created_at)) AS in_service
+    FROM machines
+) m
+WHERE in_service < %(now)s
 GROUP BY model
 """
 STOCK_POSITIONS: Final[LiteralString] = """

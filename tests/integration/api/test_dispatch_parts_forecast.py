@@ -185,6 +185,34 @@ def test_fault_driven_parts_from_the_models_history(client: TestClient, world: W
     assert belt["reorder_qty"] == belt["forecast_stock"] == poisson_quantile(0.16 * 21, 0.95)
 
 
+def test_repair_records_kept_outside_tickets_count_and_exposure_runs_from_purchase(
+    client: TestClient, world: World, conn: Conn
+) -> None:
+    # Dealer B's machine: 73 more belts in a repair booked by hand (counted), 1000 in a record of a
+    # ticket (its requests already counted) and 500 in a service record (a kit, not a fault).
+    m5, ticket = conn.execute(
+        "SELECT machine_id, id FROM tickets WHERE rule_key = 'spn168-charging'"
+    ).fetchone() or (0, 0)
+    for kind, ticket_id, qty in (
+        ("repair", None, 73),
+        ("repair", ticket, 1000),
+        ("service", None, 500),
+    ):
+        conn.execute(
+            "INSERT INTO service_records (machine_id, rule_key, engine_hours, done_at, ticket_id,"
+            " kind, parts) VALUES (%s, 'spn168-charging', 900, now() - interval '100 days', %s,"
+            " %s, %s::jsonb)",
+            (m5, ticket_id, kind, f'[{{"part_no": "BELT-ALT", "qty": {qty}}}]'),
+        )
+    # The machines joined IronLink 10 days ago, but were bought long before: a year of exposure.
+    conn.execute(
+        "UPDATE machines SET created_at = now() - interval '10 days',"
+        " purchase_date = current_date - 800"
+    )
+    belt = by_part(forecast(client, world, horizon_days=30))["BELT-ALT"]
+    assert belt["fault_demand_mean"] == pytest.approx(2 * 4.8)  # 146 belts / 1825 machine-days
+
+
 def test_totals_compare_the_habit_with_the_forecast(client: TestClient, world: World) -> None:
     body = forecast(client, world, horizon_days=90)
     totals, lines = body["totals"], body["lines"]
