@@ -9,7 +9,7 @@ machine works on, not a UTC one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, LiteralString
 
 import psycopg
@@ -39,7 +39,10 @@ WHERE m.id = %(machine_id)s
 # The hour meter at the end of each local day: the day's last reading, NULL for a day without
 # one. Each LATERAL is a backward scan of readings (machine_id, ts DESC, seq) over one day that
 # stops at its first row, so the cost is one index probe per day however many readings there are;
-# scanning the look-back and grouping by day would read every reading of eight weeks.
+# scanning the look-back and grouping by day would read every reading of eight weeks. The constant
+# bounds %(lo)s..%(hi)s (the whole look-back, a day wider for any zone) let the planner keep only
+# the look-back's chunks: with the day's bounds alone it planned, and each probe checked, every
+# chunk of the table (705 daily chunks, two years: 187 ms a machine instead of ~10).
 DAILY_METER: Final[LiteralString] = """
 SELECT day::date, r.engine_hours
 FROM generate_series(%(first_day)s::date::timestamp, %(last_day)s::date::timestamp,
@@ -47,6 +50,7 @@ FROM generate_series(%(first_day)s::date::timestamp, %(last_day)s::date::timesta
 LEFT JOIN LATERAL (
     SELECT r.engine_hours FROM readings r
     WHERE r.machine_id = %(machine_id)s
+      AND r.ts >= %(lo)s AND r.ts < %(hi)s
       AND r.ts >= day AT TIME ZONE %(tz)s
       AND r.ts < (day + interval '1 day') AT TIME ZONE %(tz)s
     ORDER BY r.ts DESC
@@ -85,7 +89,11 @@ def daily_usage(
             "tz": timezone,
             "first_day": first_day,
             "last_day": last_day,
+            # UTC midnights a day beyond either end cover the local days in any zone (UTC-12..+14).
+            "lo": datetime.combine(first_day - timedelta(days=1), time(), UTC),
+            "hi": datetime.combine(last_day + timedelta(days=2), time(), UTC),
         },
+        prepare=False,  # a custom plan with these bounds; a generic one would keep every chunk
     ).fetchall()
     meter = [None if h is None else float(h) for _, h in rows]  # type: ignore[arg-type]
     return DailyUsage(first_day, usage_from_meter(meter))
