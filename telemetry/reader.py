@@ -54,6 +54,11 @@ def states(
 # the LATERAL subquery into a hash join over every chunk: per machine it stays an index range scan
 # on readings (machine_id, ts DESC, seq) with TimescaleDB's runtime chunk exclusion (EXPLAIN: all
 # but the chunks holding the span are "excluded during runtime").
+# %(floor)s, the oldest of the machines' newest readings less the span (OLDEST_NEWEST, read just
+# before), bounds every span with a constant, so the planner keeps only the chunks from there on:
+# with the per-machine bounds alone it planned, and each machine's scan checked, every chunk of
+# the table (705 daily chunks, two years: 31 ms planning and 21 ms execution for one machine).
+# machine_state.ts never moves backwards, so the floor read first holds for the query's snapshot.
 # {columns}: s.machine_id, r.ts, then the signals asked for, in that order.
 RECENT_READINGS: Final = sql.SQL("""
 SELECT {columns}
@@ -61,11 +66,15 @@ FROM machine_state s
 CROSS JOIN LATERAL (
     SELECT * FROM readings r
     WHERE r.machine_id = s.machine_id AND r.ts >= s.ts - %(span)s AND r.ts <= s.ts
+      AND r.ts >= %(floor)s
     OFFSET 0
 ) r
 WHERE s.machine_id = ANY(%(ids)s) AND s.ts IS NOT NULL
 ORDER BY s.machine_id, r.ts
 """)
+OLDEST_NEWEST: Final[LiteralString] = """
+SELECT min(ts) FROM machine_state WHERE machine_id = ANY(%(ids)s)
+"""
 OFFLINE_MACHINE_IDS: Final[LiteralString] = """
 SELECT machine_id FROM machine_state WHERE machine_id = ANY(%(ids)s) AND online IS false
 """
@@ -88,8 +97,13 @@ def recent_readings(
         raise ValueError(f"not reading columns: {', '.join(unknown)}")
     columns = [sql.Identifier("s", "machine_id"), sql.Identifier("r", "ts")]
     columns += [sql.Identifier("r", name) for name in signals]
+    oldest = conn.execute(OLDEST_NEWEST, {"ids": machine_ids}).fetchone()
+    if oldest is None or oldest[0] is None:
+        return []  # none of them has a reading
     query = RECENT_READINGS.format(columns=sql.SQL(", ").join(columns))
-    return conn.execute(query, {"ids": machine_ids, "span": span}).fetchall()
+    args = {"ids": machine_ids, "span": span, "floor": oldest[0] - span}  # type: ignore[operator]
+    # Unprepared: a custom plan with the floor known keeps only the chunks from it on.
+    return conn.execute(query, args, prepare=False).fetchall()
 
 
 def offline_machine_ids(
