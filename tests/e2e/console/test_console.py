@@ -134,11 +134,15 @@ def desk(conn: Conn, settings: Settings) -> Iterator[Desk]:
         yield Desk(world, hot, late, base)
 
 
-def wait(browser: webdriver.Chrome, until: Callable[[webdriver.Chrome], Any]) -> Any:
+def wait(
+    browser: webdriver.Chrome, until: Callable[[webdriver.Chrome], Any], *, timeout: float = WAIT_S
+) -> Any:
     """`until`'s first truthy answer; an element the console re-rendered meanwhile (stale) is
     asked again on the next poll, like one not there yet."""
     return WebDriverWait(
-        browser, WAIT_S, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+        browser,
+        timeout,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
     ).until(until)
 
 
@@ -170,6 +174,16 @@ def queue_rows(browser: webdriver.Chrome) -> dict[str, WebElement]:
         r.get_attribute("data-ticket") or "": r
         for r in browser.find_elements(By.CSS_SELECTOR, "#queue tbody tr[data-ticket]")
     }
+
+
+def queue_ids(browser: webdriver.Chrome) -> list[str]:
+    """The queue's ticket ids in order, read in one script: a refresh replacing the rows between
+    finding them and reading them cannot make them stale."""
+    ids: list[str] = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#queue tbody tr[data-ticket]'),"
+        " r => r.dataset.ticket)"
+    )
+    return ids
 
 
 # --- Tests ----------------------------------------------------------------------------------------
@@ -204,7 +218,7 @@ def test_a_dispatcher_signs_in_opens_a_ticket_sees_its_chart_assigns_and_moves_i
     browser: webdriver.Chrome, desk: Desk, conn: Conn, request: pytest.FixtureRequest
 ) -> None:
     sign_in(browser, desk)
-    wait(browser, lambda b: len(queue_rows(b)) == 2)
+    wait(browser, lambda b: len(queue_ids(b)) == 2)
     assert browser.execute_script("return sessionStorage.length") == 1
     rows = queue_rows(browser)
     assert list(rows) == [str(desk.late), str(desk.hot)]  # soonest deadline first
@@ -270,11 +284,11 @@ def test_the_queue_refreshes_by_itself_and_says_so(
     browser: webdriver.Chrome, desk: Desk, conn: Conn
 ) -> None:
     sign_in(browser, desk)
-    wait(browser, lambda b: len(queue_rows(b)) == 2)
+    wait(browser, lambda b: len(queue_ids(b)) == 2)
     new = make_ticket(conn, machine_id=desk.world.machines["a1"], due=NOW + timedelta(hours=1))
     # No click: the queue polls every 15 s.
-    WebDriverWait(browser, 25).until(lambda b: str(new) in queue_rows(b))
-    assert list(queue_rows(browser))[:2] == [str(desk.late), str(new)]  # still by SLA
+    wait(browser, lambda b: str(new) in queue_ids(b), timeout=25)
+    assert queue_ids(browser)[:2] == [str(desk.late), str(new)]  # still by SLA
     assert browser.find_element(By.ID, "live").text.startswith("Queue updated at ")
 
 
@@ -286,7 +300,7 @@ def test_a_tablet_sees_the_queue_and_a_ticket_without_scrolling_sideways(
     browser.set_window_size(width, 1000)
     try:
         sign_in(browser, desk)
-        wait(browser, lambda b: len(queue_rows(b)) == 2)
+        wait(browser, lambda b: len(queue_ids(b)) == 2)
         for page in ("#/queue", f"#/tickets/{desk.hot}"):
             browser.get(f"{desk.base}/console/{page}")
             shown(browser, "svg.chart, #queue tbody tr[data-ticket]")
@@ -339,7 +353,7 @@ def test_the_customer_view_shows_the_owner_grade_and_open_tickets(
         "UPDATE owners SET name = 'Hargreave Farms' WHERE id = %s", (desk.world.owners["alice"],)
     )
     sign_in(browser, desk)
-    wait(browser, lambda b: len(queue_rows(b)) == 2)
+    wait(browser, lambda b: len(queue_ids(b)) == 2)
     queue_rows(browser)[str(desk.hot)].find_element(
         By.CSS_SELECTOR, "a[href^='#/customers/']"
     ).click()
@@ -360,7 +374,7 @@ def test_the_fleet_map_draws_the_machines_in_scope_on_a_graticule(
     browser: webdriver.Chrome, desk: Desk, request: pytest.FixtureRequest
 ) -> None:
     sign_in(browser, desk)
-    wait(browser, lambda b: len(queue_rows(b)) == 2)
+    wait(browser, lambda b: len(queue_ids(b)) == 2)
     browser.find_element(By.CSS_SELECTOR, "a[data-nav=map]").click()
     dots = wait(
         browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#fleet-map circle[data-serial]")
@@ -381,7 +395,7 @@ def test_the_parts_forecast_shows_its_lines_or_says_it_is_not_available(
     browser: webdriver.Chrome, desk: Desk
 ) -> None:
     sign_in(browser, desk)
-    wait(browser, lambda b: len(queue_rows(b)) == 2)
+    wait(browser, lambda b: len(queue_ids(b)) == 2)
     browser.find_element(By.CSS_SELECTOR, "a[data-nav=parts]").click()
     # Another change adds the forecast route; until it is served the screen must say so.
     served = any("parts-forecast" in p for p in create_app(load({})).openapi()["paths"])
