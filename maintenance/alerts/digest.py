@@ -23,7 +23,7 @@ import psycopg
 from maintenance.alerts import digest_content
 from maintenance.alerts.digest_content import FaultCode, MachineFacts, OpenTicket
 from maintenance.alerts.model import DigestPayload, PartyPart
-from maintenance.forecast.repo import service_forecast
+from maintenance.forecast.repo import service_forecasts
 
 Conn: TypeAlias = psycopg.Connection[tuple[object, ...]]
 
@@ -112,12 +112,16 @@ def machine_facts(conn: Conn, *, owner_id: int, now: datetime) -> list[MachineFa
         OWNER_OPEN_TICKETS, {"owner_id": owner_id}
     ):
         tickets[int(machine_id)].append(OpenTicket(int(tid), str(title), str(priority)))  # type: ignore[call-overload]
+    machines = conn.execute(OWNER_MACHINES, {"owner_id": owner_id}).fetchall()
+    forecasts = service_forecasts(
+        conn,
+        machine_ids=[int(m[0]) for m in machines],  # type: ignore[call-overload]
+        now=now,
+    )
     out: list[MachineFacts] = []
-    for machine_id, serial, kind, model, ts, faults in conn.execute(
-        OWNER_MACHINES, {"owner_id": owner_id}
-    ).fetchall():
+    for machine_id, serial, kind, model, ts, faults in machines:
         mid = int(machine_id)  # type: ignore[call-overload]
-        mf = service_forecast(conn, machine_id=mid, now=now)
+        mf = forecasts.get(mid)
         out.append(
             MachineFacts(
                 serial=str(serial),

@@ -17,7 +17,7 @@ from typing import Final, LiteralString, TypeAlias
 import psycopg
 
 from maintenance.alerts.due_window import DueAlert, DueKey, MachineDue, due_alerts, due_key
-from maintenance.forecast.repo import service_forecast
+from maintenance.forecast.repo import service_forecasts
 from maintenance.forecast.service_due import STALE_AFTER_DAYS
 from telemetry import reader
 
@@ -71,22 +71,17 @@ class Swept:
 
 
 def machine_dues(conn: Conn, *, machine_ids: list[int], now: datetime) -> list[MachineDue]:
-    out: list[MachineDue] = []
-    for machine_id in machine_ids:
-        mf = service_forecast(conn, machine_id=machine_id, now=now)
-        if mf is None:
-            continue
-        out.append(
-            MachineDue(
-                machine_id=machine_id,
-                today=mf.today,
-                engine_hours=mf.forecast.engine_hours,
-                hours_per_week=mf.forecast.usage.hours_per_week,
-                services=tuple(mf.forecast.services),
-                open_ticket_rules=frozenset(mf.open_tickets),
-            )
+    return [
+        MachineDue(
+            machine_id=machine_id,
+            today=mf.today,
+            engine_hours=mf.forecast.engine_hours,
+            hours_per_week=mf.forecast.usage.hours_per_week,
+            services=tuple(mf.forecast.services),
+            open_ticket_rules=frozenset(mf.open_tickets),
         )
-    return out
+        for machine_id, mf in service_forecasts(conn, machine_ids=machine_ids, now=now).items()
+    ]
 
 
 def alerted_keys(conn: Conn, *, machine_ids: list[int]) -> set[DueKey]:

@@ -22,7 +22,6 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
-from maintenance.fleet import repo as fleet
 from maintenance.forecast.parts_demand import (
     DEFAULT_POLICY,
     HORIZONS_DAYS,
@@ -36,8 +35,7 @@ from maintenance.forecast.parts_demand import (
     rates_per_model,
     visits_of,
 )
-from maintenance.forecast.repo import daily_usage
-from maintenance.forecast.service_due import LOOKBACK_DAYS, forecast
+from maintenance.forecast.repo import service_forecasts
 from maintenance.rules.model import PartLine, ServiceInterval
 from maintenance.rules.store import active_rules
 
@@ -57,16 +55,7 @@ SELECT timezone, (%(now)s::timestamptz AT TIME ZONE timezone)::date FROM dealers
 WHERE id = %(dealer_id)s
 """
 DEALER_MACHINES: Final[LiteralString] = """
-SELECT m.id, m.model, (s.ts AT TIME ZONE %(tz)s)::date AS last_report
-FROM machines m
-LEFT JOIN machine_state s ON s.machine_id = m.id
-WHERE m.dealer_id = %(dealer_id)s AND m.active
-ORDER BY m.id
-"""
-OPEN_SERVICE_TICKETS: Final[LiteralString] = """
-SELECT machine_id, rule_key FROM tickets
-WHERE machine_id = ANY(%(ids)s) AND kind = 'service_interval'
-  AND status NOT IN ('resolved', 'closed', 'cancelled')
+SELECT id, model FROM machines WHERE dealer_id = %(dealer_id)s AND active ORDER BY id
 """
 # Parts on tickets that were not services (faults, thresholds, anomalies, manual requests), by
 # the machine's model. A released request was never used (its ticket was cancelled, or the job was
@@ -193,38 +182,25 @@ def compute_demand(
     calendar = conn.execute(DEALER_CALENDAR, {"dealer_id": dealer_id, "now": now}).fetchone()
     if calendar is None:
         return None
-    tz, today = str(calendar[0]), calendar[1]
+    today = calendar[1]
     assert isinstance(today, date)
-    machines = conn.execute(DEALER_MACHINES, {"dealer_id": dealer_id, "tz": tz}).fetchall()
+    machines = conn.execute(DEALER_MACHINES, {"dealer_id": dealer_id}).fetchall()
     ids = [int(m[0]) for m in machines]  # type: ignore[call-overload]
     rules = [r for r in active_rules(conn).rules if isinstance(r, ServiceInterval)]
     kits = {r.key: tuple(r.parts) for r in rules if r.parts}
-    open_rules: dict[int, set[str]] = {}
-    for machine_id, rule_key in conn.execute(OPEN_SERVICE_TICKETS, {"ids": ids}):
-        open_rules.setdefault(int(machine_id), set()).add(str(rule_key))  # type: ignore[call-overload]
-    last_report = {int(m[0]): m[2] for m in machines}  # type: ignore[call-overload]
     # A snapshot is read for up to SNAPSHOT_MAX_AGE (36 h): its readers' horizons end up to two
     # days after the snapshot's own.
     until = today + timedelta(days=max(HORIZONS_DAYS) + 2)
+    forecasts = service_forecasts(conn, machine_ids=ids, now=now) if kits else {}
     visits: list[ServiceVisit] = []
-    for view in fleet.machine_views(conn, ids) if kits else []:
-        reported = last_report[view.machine_id]
-        assert reported is None or isinstance(reported, date)
-        usage = daily_usage(
-            conn,
-            machine_id=view.machine_id,
-            timezone=tz,
-            first_day=today - timedelta(days=LOOKBACK_DAYS + 1),
-            last_day=today - timedelta(days=1),
-        )
-        result = forecast(rules, view, usage, today=today, last_report=reported)
+    for machine_id, mf in forecasts.items():
         visits += visits_of(
-            result,
-            machine_id=view.machine_id,
+            mf.forecast,
+            machine_id=machine_id,
             kits=kits,
             today=today,
             until=until,
-            open_rules=open_rules.get(view.machine_id, ()),
+            open_rules=mf.open_tickets,
         )
     by_model: dict[str, int] = {}
     for m in machines:

@@ -8,6 +8,7 @@ machine works on, not a UTC one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, LiteralString
@@ -27,14 +28,15 @@ from maintenance.rules.store import active_rules
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
-# The machine's calendar: its dealer's time zone, today there, and the day of its newest reading.
-MACHINE_CALENDAR: Final[LiteralString] = """
-SELECT d.timezone, (%(now)s::timestamptz AT TIME ZONE d.timezone)::date AS today,
+# Each machine's calendar: its dealer's time zone, today there, and the day of its newest reading.
+MACHINE_CALENDARS: Final[LiteralString] = """
+SELECT m.id, d.timezone, (%(now)s::timestamptz AT TIME ZONE d.timezone)::date AS today,
        (s.ts AT TIME ZONE d.timezone)::date AS last_report
 FROM machines m
 JOIN dealers d ON d.id = m.dealer_id
 LEFT JOIN machine_state s ON s.machine_id = m.id
-WHERE m.id = %(machine_id)s
+WHERE m.id = ANY(%(machine_ids)s)
+ORDER BY m.id
 """
 # The hour meter at the end of each local day: the day's last reading, NULL for a day without
 # one. Each LATERAL is a backward scan of readings (machine_id, ts DESC, seq) over one day that
@@ -59,8 +61,8 @@ LEFT JOIN LATERAL (
 ORDER BY day
 """
 OPEN_SERVICE_TICKETS: Final[LiteralString] = """
-SELECT rule_key, id FROM tickets
-WHERE machine_id = %(machine_id)s AND kind = 'service_interval'
+SELECT machine_id, rule_key, id FROM tickets
+WHERE machine_id = ANY(%(machine_ids)s) AND kind = 'service_interval'
   AND status NOT IN ('resolved', 'closed', 'cancelled')
 """
 
@@ -99,28 +101,43 @@ def daily_usage(
     return DailyUsage(first_day, usage_from_meter(meter))
 
 
-def service_forecast(conn: Conn, *, machine_id: int, now: datetime) -> MachineForecast | None:
-    """None when there is no such machine."""
-    calendar = conn.execute(MACHINE_CALENDAR, {"machine_id": machine_id, "now": now}).fetchone()
-    if calendar is None:
-        return None
-    timezone, today, last_report = calendar
-    assert isinstance(timezone, str)
-    assert isinstance(today, date)
-    assert last_report is None or isinstance(last_report, date)
+def service_forecasts(
+    conn: Conn, *, machine_ids: Sequence[int], now: datetime
+) -> dict[int, MachineForecast]:
+    """The forecasts of those of the machines that exist, by id. The rule set, the machines' views
+    and their open tickets are read once for all of them; the hour meter per machine."""
+    calendars = conn.execute(
+        MACHINE_CALENDARS, {"machine_ids": list(machine_ids), "now": now}
+    ).fetchall()
+    if not calendars:
+        return {}
+    ids = [int(c[0]) for c in calendars]  # type: ignore[call-overload]
     ruleset = active_rules(conn)
     rules = [r for r in ruleset.rules if isinstance(r, ServiceInterval)]
-    views = fleet.machine_views(conn, [machine_id])
-    usage = daily_usage(
-        conn,
-        machine_id=machine_id,
-        timezone=timezone,
-        first_day=today - timedelta(days=LOOKBACK_DAYS + 1),
-        last_day=today - timedelta(days=1),
-    )
-    result = forecast(rules, views[0], usage, today=today, last_report=last_report)
-    open_tickets = {
-        str(key): int(ticket_id)  # type: ignore[call-overload]
-        for key, ticket_id in conn.execute(OPEN_SERVICE_TICKETS, {"machine_id": machine_id})
-    }
-    return MachineForecast(today, timezone, ruleset.version, result, open_tickets)
+    views = {v.machine_id: v for v in fleet.machine_views(conn, ids)}
+    open_tickets: dict[int, dict[str, int]] = {}
+    for machine_id, key, ticket_id in conn.execute(OPEN_SERVICE_TICKETS, {"machine_ids": ids}):
+        open_tickets.setdefault(int(machine_id), {})[str(key)] = int(ticket_id)  # type: ignore[call-overload]
+    out: dict[int, MachineForecast] = {}
+    for machine_id, timezone, today, last_report in calendars:
+        assert isinstance(machine_id, int)
+        assert isinstance(timezone, str)
+        assert isinstance(today, date)
+        assert last_report is None or isinstance(last_report, date)
+        usage = daily_usage(
+            conn,
+            machine_id=machine_id,
+            timezone=timezone,
+            first_day=today - timedelta(days=LOOKBACK_DAYS + 1),
+            last_day=today - timedelta(days=1),
+        )
+        result = forecast(rules, views[machine_id], usage, today=today, last_report=last_report)
+        out[machine_id] = MachineForecast(
+            today, timezone, ruleset.version, result, open_tickets.get(machine_id, {})
+        )
+    return out
+
+
+def service_forecast(conn: Conn, *, machine_id: int, now: datetime) -> MachineForecast | None:
+    """None when there is no such machine."""
+    return service_forecasts(conn, machine_ids=[machine_id], now=now).get(machine_id)
