@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
+from fastapi import Query
 from pydantic import Field
 
 BIGINT_MAX: Final = 2**63 - 1  # identity columns: owners, dealers, machines, tickets, ...
@@ -18,3 +19,5 @@ RecordId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 # A keyset position: 0 is before the first record.
 After = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 Version = Annotated[int, Field(ge=1, le=INTEGER_MAX)]
+# Page size of the owner's and the dispatcher's lists (the admin's take up to 200).
+PageLimit = Annotated[int, Query(ge=1, le=100, description="page size")]

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Principal
 from api.deps import Conn, DispatcherPrincipal
-from api.ids import After, RecordId
+from api.ids import After, PageLimit, RecordId
 from api.routers.tickets_out import ticket_out
 from api.schemas import dispatch as s
 from api.schemas.owner import ActiveFault
@@ -38,7 +38,6 @@ router = APIRouter(
     prefix="/v1/dispatch", tags=["dispatch"], responses=s.problems(401, 403, 422, 429)
 )
 
-Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 KEY_LABEL: Final[LiteralString] = "SELECT label FROM api_keys WHERE id = %(id)s"
 
 
@@ -171,7 +170,7 @@ def list_tickets(
         ),
     ] = Sort.SLA,
     after: Annotated[str, Query(max_length=80, description="next_after of the previous page")] = "",
-    limit: Limit = 50,
+    limit: PageLimit = 50,
 ) -> s.QueuePage:
     statuses = set(map(str, status or ()))
     if live:
@@ -305,7 +304,7 @@ def list_parts(
         list[parts_requests.RequestStatus] | None, Query(description="any of these")
     ] = None,
     after: Annotated[After, Query(description="request id to continue after")] = 0,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
 ) -> s.PartsPage:
     _scoped_ticket(conn, principal, ticket_id)
     rows = parts_requests.requests_of_ticket(
@@ -358,7 +357,7 @@ def dealer_stock(
     ] = False,
     min_available: Annotated[int, Query(ge=1, le=1000)] = 1,
     after: Annotated[str, Query(max_length=64, description="part number to continue after")] = "",
-    limit: Limit = 50,
+    limit: PageLimit = 50,
 ) -> s.StockPage:
     dealer_id = dealer_scope.dealer_id_in_scope(conn, code=dealer_code, scope=principal.dealer_id)
     rows = stock_view.dealer_stock(
@@ -394,7 +393,7 @@ def list_technicians(
     skill: Annotated[str | None, Query(max_length=32)] = None,
     active: Annotated[bool | None, Query(description="omit for both")] = None,
     after: Annotated[After, Query(description="technician id to continue after")] = 0,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
 ) -> s.TechnicianLoadPage:
     dealer_id = principal.dealer_id
     if dealer is not None:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Query, Response
 from api import problems
 from api.deps import Conn, OwnerPrincipal
 from api.history import params, queries
-from api.ids import RecordId
+from api.ids import PageLimit, RecordId
 from api.routers.tickets_out import tickets_out
 from api.schemas.owner import (
     ActiveFault,
@@ -59,8 +59,6 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 router = APIRouter(prefix="/v1/owner", tags=["owner"], responses=_problems(401, 403, 422, 429))
 ABOUT_RECORD: Final = _problems(404)
-
-Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 
 
 class TicketKind(enum.StrEnum):
@@ -118,7 +116,7 @@ def list_machines(
     principal: OwnerPrincipal,
     conn: Conn,
     after: Annotated[str, Query(max_length=32, description="serial to continue after")] = "",
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     kind: Kind | None = None,
     online: Annotated[bool | None, Query(description="by the last status message")] = None,
     faulty: Annotated[bool | None, Query(description="with an active fault code or not")] = None,
@@ -207,7 +205,7 @@ def machine_faults(
     before: Annotated[
         str | None, Query(max_length=64, description="next_before of the previous page")
     ] = None,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     active: Annotated[bool | None, Query(description="only active (or only cleared)")] = None,
     spn: Annotated[int | None, Query(ge=0, le=524_287)] = None,
 ) -> FaultPage:
@@ -331,7 +329,7 @@ def list_tickets(
     principal: OwnerPrincipal,
     conn: Conn,
     before: Annotated[RecordId, Query(description="ticket id to continue before")] = 2**62,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     status: Annotated[list[Status] | None, Query(description="any of these; repeat")] = None,
     serial: Annotated[str | None, Query(max_length=32, description="one machine's")] = None,
     kind: TicketKind | None = None,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Response
 from api import problems
 from api.auth import Principal
 from api.deps import Conn, DispatcherPrincipal, OwnerPrincipal
-from api.ids import After, RecordId
+from api.ids import After, PageLimit, RecordId
 from api.schemas import subscriptions as s
 from maintenance.alerts import policy, subscriptions
 from maintenance.alerts.model import Audience, Channel, QuietHours, Subscription
@@ -34,7 +34,6 @@ _DISPATCH_WHY: Final = {
     409: "the dealer already has an active subscription on this channel to this target",
 }
 
-Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 AfterId = Annotated[After, Query(description="next_after of the previous page")]
 
 
@@ -115,7 +114,7 @@ def _owner_id(principal: Principal) -> int:
 
 @owner_router.get("", summary="The owner's active alert subscriptions, by id")
 def list_owner_subscriptions(
-    principal: OwnerPrincipal, conn: Conn, after: AfterId = 0, limit: Limit = 50
+    principal: OwnerPrincipal, conn: Conn, after: AfterId = 0, limit: PageLimit = 50
 ) -> s.SubscriptionPage:
     rows = subscriptions.subscriptions(
         conn, owner_id=_owner_id(principal), active=True, after=after, limit=limit
@@ -185,7 +184,7 @@ def list_dispatch_subscriptions(
         str | None, Query(min_length=1, max_length=64, description="only this dealer's (code)")
     ] = None,
     after: AfterId = 0,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
 ) -> s.DispatchSubscriptionPage:
     rows = subscriptions.subscriptions(
         conn,
