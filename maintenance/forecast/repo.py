@@ -44,7 +44,7 @@ ORDER BY m.id
 # scanning the look-back and grouping by day would read every reading of eight weeks. The constant
 # bounds %(lo)s..%(hi)s (the whole look-back, a day wider for any zone) let the planner keep only
 # the look-back's chunks: with the day's bounds alone it planned, and each probe checked, every
-# chunk of the table (705 daily chunks, two years: 187 ms a machine instead of ~10).
+# chunk of the table (705 daily chunks, two years: 225 ms a machine, 17 ms with these bounds).
 DAILY_METER: Final[LiteralString] = """
 SELECT day::date, r.engine_hours
 FROM generate_series(%(first_day)s::date::timestamp, %(last_day)s::date::timestamp,
