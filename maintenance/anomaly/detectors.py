@@ -260,16 +260,26 @@ def context_novelty(
     pair = (band[:-1] + 1) * codes + (band[1:] + 1)  # pair[j]: the transition into row j + 2
     _, first = np.unique(pair, return_index=True)
     # Persistence of the bands up to each first transition (rows 1 .. j + 1 for pair j).
-    counts = np.cumsum(np.eye(codes, dtype=np.int64)[band + 1], axis=0)[first]
-    freq = counts / (first + 1)[:, None]
-    chance = (freq * freq).sum(axis=1)
-    stays = np.concatenate([[0], np.cumsum(band[1:] == band[:-1])])[first]
-    agreement = (stays / np.maximum(first, 1) - chance) / np.maximum(1.0 - chance, 1e-9)
+    agreement = band_agreement(band, codes=codes)[first]
     step = np.abs(band[first + 1] - band[first])
     hold = (band[first] == band[first + 1]) & ((band[first] < 0) | (band[first] >= levels))
     novel[first[((agreement >= kappa) | hold) & (step != 1)] + 2] = True
     novel[: warmup_rows + 1] = False
     return novel
+
+
+def band_agreement(band: npt.NDArray[np.int64], *, codes: int) -> FloatArray:
+    """Cohen's kappa of "same band as the previous row" over band[: i + 1], for every i: the
+    share of rows that stayed in their band against the chance agreement of the band
+    frequencies. Bands run from -1 (below the range) to codes - 2 (above it)."""
+    counts = np.cumsum(np.eye(codes, dtype=np.int64)[band + 1], axis=0)
+    seen = np.arange(1, len(band) + 1)  # band[: i + 1] holds i + 1 rows
+    chance = ((counts / seen[:, None]) ** 2).sum(axis=1)
+    stays = np.concatenate([[0], np.cumsum(band[1:] == band[:-1])])
+    agreement: FloatArray = (stays / np.maximum(seen - 1, 1) - chance) / np.maximum(
+        1.0 - chance, 1e-9
+    )
+    return agreement
 
 
 def record_novelty(
@@ -295,11 +305,7 @@ def record_novelty(
     record = (x[1:] > hi + margin * width) | (x[1:] < lo - margin * width)
     rel = np.where(width > 0.0, levels * (x[1:] - lo) / np.where(width > 0.0, width, 1.0), 0.0)
     band = np.clip(np.floor(rel), -1, levels).astype(np.int64)  # band[i] is row i + 1's
-    counts = np.cumsum(np.eye(levels + 2, dtype=np.int64)[band + 1], axis=0)
-    seen = np.arange(1, n)  # band[: i + 1] holds i + 1 rows
-    chance = ((counts / seen[:, None]) ** 2).sum(axis=1)
-    stays = np.concatenate([[0], np.cumsum(band[1:] == band[:-1])])
-    agreement = (stays / np.maximum(seen - 1, 1) - chance) / np.maximum(1.0 - chance, 1e-9)
+    agreement = band_agreement(band, codes=levels + 2)
     # Row i + 1 is judged by the persistence of the rows before it (band[: i]).
     persists = np.concatenate([[True], agreement[:-1] >= kappa])
     novel[1:] = record & ~persists
