@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.ids import BIGINT_MAX
 from maintenance.alerts.model import AlertKind, Channel
+from maintenance.alerts.policy import MAX_TARGET_CHARS
 
 # HH:MM-HH:MM; the times themselves are checked by maintenance.alerts.policy.parse_quiet.
 QUIET_PATTERN = r"^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$"
@@ -19,7 +20,7 @@ class SubscriptionIn(BaseModel):
     channel: Channel
     target: str = Field(
         min_length=3,
-        max_length=2000,
+        max_length=MAX_TARGET_CHARS,
         description="webhook: an http(s) URL; email: one address",
         examples=["https://farm.example/ironlink-hook"],
     )
