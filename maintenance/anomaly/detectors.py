@@ -34,7 +34,11 @@ Layers, each a small function below:
    the alarm), where the bands persist from row to row and the move skips a band or holds
    beyond the range; where they do not persist, a record beyond the range of every earlier row
    by a quarter of that range (once 1,000 rows have set it) counts as a new context instead;
-9. after a score >= THRESHOLD, scores stay below it for `refractory_rows` rows: one episode, one
+9. familiarity (applied within step 6, to each channel after its typical scaling): a
+   value the series has reached (or passed) at least `familiar_rows` times before, on both
+   sides, needs `familiar_damping` times the surprise to alarm (the baseline forgets after
+   `baseline_rows`; this remembers a bursty series' usual peaks);
+10. after a score >= THRESHOLD, scores stay below it for `refractory_rows` rows: one episode, one
    alarm (NAB rewards only the first detection per window and charges every further one).
 
 Rows are the time unit: window lengths count rows, not seconds, so the series should be sampled at a
@@ -49,6 +53,7 @@ with same-model machines, and no evidence records (observed vs expected) for fin
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -158,6 +163,22 @@ class DetectorConfig:
     # files 68.43 -> 70.50, even-indexed 71.53 -> 73.32. 0 turns it off.
     record_margin: float = 0.25
     record_rows: int = 1000
+    # Familiarity: the baseline above holds 1,500 rows (~5 days of NAB's 5-minute rows), so a
+    # bursty series' regular peaks (a tweet storm, a CPU burst every few days) fall outside its
+    # 1 %/99 % range again and again and each alarms as if new. Where at least `familiar_rows`
+    # earlier rows reached or passed the row's value (and as many lay at or below it: inside the
+    # series' long-run extremes, not a new one), the plain channel's surprise is divided by
+    # `familiar_damping`, so only a much stronger surprise alarms there; the seasonal channel is
+    # judged the same way on its residual (a broken cycle stays inside the value range, not
+    # inside the residual's). Of the 235 false alarms on NAB at the fixed threshold, 81 were at
+    # values seen >= 100 times before. NAB standard 72.01 -> 74.41 (low FP 59.46 -> 64.37, low FN
+    # 77.90 -> 79.51), no window lost; counts 60 / 80 / 100 / 120 / 150 / 200 scored 71.72 /
+    # 73.74 / 74.41 / 74.36 / 73.81 / 73.42 (at 60 three windows are lost), damping 3 / 4 / 5
+    # 74.25 / 74.41 / 74.47. 2-fold check: chosen on the even-indexed files (100), the odd ones go
+    # 70.50 -> 72.66; chosen on the odd ones (60 and 80 tie; 80 taken), the even ones go
+    # 73.32 -> 74.26 (60 would give 70.50). 0 turns it off.
+    familiar_rows: int = 100
+    familiar_damping: float = 4.0
 
 
 DEFAULT_CONFIG = DetectorConfig()
@@ -313,6 +334,32 @@ def record_novelty(
     return novel
 
 
+def familiar(x: FloatArray, *, count: int) -> npt.NDArray[np.bool_]:
+    """True where at least `count` earlier rows are >= x[t] and at least `count` are <= x[t].
+
+    That is, x[t] lies between the `count`-th lowest and the `count`-th highest of the rows before
+    it: a value the series has been at (or beyond) many times, whatever its recent baseline says.
+    Two heaps of the `count` most extreme rows so far, O(n log count); causal. `x` has no NaN.
+    """
+    n = len(x)
+    out = np.zeros(n, dtype=np.bool_)
+    if count <= 0 or n <= 2 * count:
+        return out
+    values = x.tolist()
+    highest = values[:count]  # min-heap: highest[0] is the count-th highest so far
+    lowest = [-v for v in values[:count]]  # max-heap by negation: -lowest[0] is the count-th lowest
+    heapq.heapify(highest)
+    heapq.heapify(lowest)
+    for t in range(count, n):
+        v = values[t]
+        out[t] = -lowest[0] <= v <= highest[0]
+        if v > highest[0]:
+            heapq.heapreplace(highest, v)
+        if -v > lowest[0]:
+            heapq.heapreplace(lowest, -v)
+    return out
+
+
 def season_period_rows(
     timestamps: npt.NDArray[np.datetime64], *, config: DetectorConfig = DEFAULT_CONFIG
 ) -> int:
@@ -371,28 +418,53 @@ def combined_surprise(
             ALARM_SURPRISE * drift / config.cusum_alarm,
         ]
     )
-    surprise = typical_scaled(surprise, config=config)
+    surprise = familiar_damped(typical_scaled(surprise, config=config), x, config=config)
     if period_rows > 0 and config.season_weight > 0.0:
-        seasonal = seasonal_surprise(x, period_rows=period_rows, config=config)
-        surprise = np.fmax(surprise, config.season_weight * typical_scaled(seasonal, config=config))
+        residual = seasonal_residual(x, period_rows=period_rows, cycles=config.season_cycles)
+        seasonal = typical_scaled(seasonal_surprise(residual, config=config), config=config)
+        # A broken cycle stays inside the series' range: judged by how familiar its residual is.
+        seasonal = familiar_damped(seasonal, residual, config=config)
+        surprise = np.fmax(surprise, config.season_weight * seasonal)
     # NaN marks the warm-up (no baseline yet, or a short window reaching back into it).
     return np.asarray(np.nan_to_num(surprise, nan=0.0), dtype=np.float64)
 
 
+def familiar_damped(
+    surprise: FloatArray, values: FloatArray, *, config: DetectorConfig = DEFAULT_CONFIG
+) -> FloatArray:
+    """`surprise` divided by `familiar_damping` on rows whose value is familiar (see familiar).
+
+    `values` may start with NaN rows (a seasonal residual before its cycles exist): familiarity
+    counts from the first finite row.
+    """
+    if config.familiar_rows <= 0:
+        return surprise
+    start = _leading_nan_rows(values)
+    known = np.zeros(len(values), dtype=np.bool_)
+    known[start:] = familiar(values[start:], count=config.familiar_rows)
+    return np.where(known, surprise / config.familiar_damping, surprise)
+
+
+def _leading_nan_rows(values: FloatArray) -> int:
+    finite = np.isfinite(values)
+    return int(np.argmax(finite)) if finite.any() else len(values)
+
+
 def seasonal_surprise(
-    x: FloatArray, *, period_rows: int, config: DetectorConfig = DEFAULT_CONFIG
+    residual: FloatArray, *, config: DetectorConfig = DEFAULT_CONFIG
 ) -> FloatArray:
     """Spike and level surprise of the seasonal residual against its own robust baseline.
 
-    NaN until `season_cycles` periods plus the warm-up exist. A spike in x also shows here, but the
-    median over past cycles keeps it from echoing one period later.
+    `residual` is seasonal_residual's: NaN until `season_cycles` periods exist; the surprise is
+    NaN until the warm-up after that too. A spike in x also shows here, but the median over past
+    cycles keeps it from echoing one period later.
     """
-    n = len(x)
+    n = len(residual)
     out = np.full(n, np.nan)
-    start = period_rows * config.season_cycles
+    start = _leading_nan_rows(residual)
     if n - start <= config.warmup_rows:
         return out
-    r = seasonal_residual(x, period_rows=period_rows, cycles=config.season_cycles)[start:]
+    r = residual[start:]
     median, scale, _ = rolling_baseline(
         r,
         window_rows=config.baseline_rows,

@@ -12,6 +12,7 @@ from maintenance.anomaly.detectors import (
     DEFAULT_CONFIG,
     THRESHOLD,
     context_novelty,
+    familiar,
     record_novelty,
     score_series,
     season_period_rows,
@@ -330,3 +331,44 @@ def test_a_record_on_a_persistent_series_is_left_to_the_band_transitions() -> No
     values = _ar1(1)
     values[3000] += 7.0
     assert not _record_novelty(values).any()
+
+
+def test_familiar_means_at_least_count_earlier_rows_on_each_side() -> None:
+    values = np.array([5.0, 1.0, 3.0, 9.0, 2.0, 4.0, 3.0, 10.0, 0.0, 9.0])
+    # Row 5 (4.0): earlier >= 4 are 5, 9 (two) and <= 4 are 1, 3, 2 (three): familiar at count 2.
+    # Row 6 (3.0): 5, 9, 4 above and 1, 3, 2 below. Row 7 (10.0) tops everything; row 8 (0.0)
+    # undercuts everything; row 9 (9.0): >= 9 are 9 and 10 (two), <= 9 are eight.
+    assert np.flatnonzero(familiar(values, count=2)).tolist() == [5, 6, 9]
+    assert not familiar(values, count=5).any()  # needs more than 10 rows
+    prefix = familiar(values[:7], count=2)
+    assert (prefix == familiar(values, count=2)[:7]).all()  # causal
+
+
+def _bursts_then_quiet(seed: int) -> npt.NDArray[np.float64]:
+    # A bursty series: 300 readings at +12 sigma early on (a load that comes and goes), then more
+    # than a baseline's worth of quiet rows, so the rolling baseline no longer holds any of them.
+    values = _noise(seed)
+    values[np.arange(100, 1300, 4)] += 12.0
+    return values
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_peak_the_series_has_reached_many_times_is_not_news(seed: int) -> None:
+    values = _bursts_then_quiet(seed)
+    # +11 sigma: surprise ~28 against the quiet baseline, an alarm on its own; ~230 of the bursts
+    # reached it.
+    values[3000] += 11.0
+    forgetful = score_series(
+        _timestamps(ROWS), values, config=replace(DEFAULT_CONFIG, familiar_rows=0)
+    )
+    assert (forgetful[2900:] >= THRESHOLD).tolist().count(True) == 1
+    alarms = _alarms(values)
+    assert not (alarms >= 2900).any()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_peak_beyond_the_familiar_ones_still_alarms(seed: int) -> None:
+    values = _bursts_then_quiet(seed)
+    values[3000] += 20.0  # higher than any of the bursts: fewer than 100 rows ever reached it
+    alarms = _alarms(values)
+    assert alarms[alarms >= 2900].tolist() == [3000]
