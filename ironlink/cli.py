@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ironlink import broker_auth, migrate
 from ironlink import log as logsetup
-from ironlink.settings import Settings, SettingsError, load
+from ironlink.settings import Settings, SettingsError, load, unknown_keys
 
 if TYPE_CHECKING:
     from maintenance.alerts.channels import Sender
@@ -696,6 +696,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ironlink: bad settings: {exc}", file=sys.stderr)
         return 2
     logsetup.configure(settings.log_level)
+    if unknown := unknown_keys(os.environ):
+        log.warning("ignoring unknown settings (misspelt?): %s", ", ".join(unknown))
     result: int = args.func(settings, args)
     return result
 

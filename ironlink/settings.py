@@ -17,6 +17,19 @@ from typing import Final
 DEFAULT_PG_PORT: Final = 55432
 DEFAULT_MQTT_PORT: Final = 51883
 DEFAULT_API_PORT: Final = 58080
+# IRONLINK_* variables read elsewhere than Settings: the local state directory and cluster port
+# (here, and scripts/services.sh, which also reads the cluster's superuser), the CLI's default
+# webhook secret, and the API port docker/compose.yaml publishes.
+OTHER_KEYS: Final = frozenset(
+    {
+        "IRONLINK_DATABASE_URL",
+        "IRONLINK_STATE_DIR",
+        "IRONLINK_PG_PORT",
+        "IRONLINK_PG_SUPERUSER",
+        "IRONLINK_WEBHOOK_SECRET",
+        "IRONLINK_API_PORT_PUBLISHED",
+    }
+)
 
 
 class SettingsError(ValueError):
@@ -132,3 +145,10 @@ def load(environ: Mapping[str, str]) -> Settings:
     if errors:
         raise SettingsError("; ".join(errors))
     return settings
+
+
+def unknown_keys(environ: Mapping[str, str]) -> list[str]:
+    """IRONLINK_* variables that nothing reads: load() ignores them, so a misspelt key (say
+    IRONLINK_RETENTION_DAY) would otherwise leave its default in force without a word."""
+    known = {"IRONLINK_" + f.name.upper() for f in dataclasses.fields(Settings)} | OTHER_KEYS
+    return sorted(k for k in environ if k.startswith("IRONLINK_") and k not in known)

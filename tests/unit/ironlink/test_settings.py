@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ironlink.settings import DEFAULT_PG_PORT, SettingsError, load
+from ironlink.settings import DEFAULT_PG_PORT, SettingsError, load, unknown_keys
 
 
 def test_defaults_point_at_the_local_services() -> None:
@@ -57,3 +57,15 @@ def test_retention_and_sla_margin_are_checked() -> None:
         load({"IRONLINK_RETENTION_DAYS": "-1", "IRONLINK_SLA_NEAR_FRACTION": "1"})
     assert "IRONLINK_RETENTION_DAYS" in str(err.value)
     assert "IRONLINK_SLA_NEAR_FRACTION" in str(err.value)
+
+
+def test_unknown_ironlink_keys_are_named() -> None:
+    environ = {
+        "IRONLINK_RETENTION_DAY": "30",  # misspelt: load() would keep the default
+        "IRONLINK_RETENTION_DAYS": "30",
+        "IRONLINK_STATE_DIR": "/tmp/x",
+        "IRONLINK_WEBHOOK_SECRET": "s",
+        "PGPORT": "5432",
+    }
+    assert unknown_keys(environ) == ["IRONLINK_RETENTION_DAY"]
+    assert load(environ).retention_days == 30
