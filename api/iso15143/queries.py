@@ -25,6 +25,7 @@ from api.iso15143.documents import (
     Sample,
     SeriesRow,
 )
+from telemetry.reader import newest_runs
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -32,10 +33,6 @@ Conn = psycopg.Connection[tuple[object, ...]]
 # that has it, looking back at most this far from the newest one: a signal the machine never
 # sends costs an index range scan of this span, not of its whole history.
 SNAPSHOT_LOOKBACK: Final = timedelta(hours=6)
-# Machines of a page whose newest times are further apart than this are read by separate queries:
-# a query keeps every readings chunk (one a day) between its oldest and newest machine, so a wider
-# gap costs more in planning and per-probe chunk checks than another round trip (~1 ms).
-SNAPSHOT_SPAN_GAP: Final = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,28 +145,17 @@ class _PageMachine:
     newest: datetime | None
 
 
-def _spans(machines: list[_PageMachine]) -> list[list[tuple[datetime, int]]]:
-    """(newest, id) of the machines that have a newest time, oldest first, in runs whose
-    consecutive newest times are at most SNAPSHOT_SPAN_GAP apart."""
-    spans: list[list[tuple[datetime, int]]] = []
-    for newest, machine_id in sorted((m.newest, m.id) for m in machines if m.newest is not None):
-        if spans and newest - spans[-1][-1][0] <= SNAPSHOT_SPAN_GAP:
-            spans[-1].append((newest, machine_id))
-        else:
-            spans.append([(newest, machine_id)])
-    return spans
-
-
 def _newest_elements(conn: Conn, machines: list[_PageMachine]) -> dict[int, dict[str, object]]:
     """Each machine's elements by machine id; a machine without a newest time has none.
 
-    One query per run of newest times (_spans): a page mixing machines seen today with some
-    parked for months would otherwise keep every chunk between them: 100 machines, 2 of them
-    last seen a year ago, took 183 ms planning + 1442 ms execution in one query keeping 366
-    chunks, and take 0.8 + 0.4 and 0.8 + 3.9 ms in two keeping 1 each (the page: 2461 ms, now 10).
+    One query per run of close newest times (telemetry.reader.newest_runs): a page mixing
+    machines seen today with some parked for months would otherwise keep every chunk between
+    them: 100 machines, 2 of them last seen a year ago, took 183 ms planning + 1442 ms execution
+    in one query keeping 366 chunks, and take 0.8 + 0.4 and 0.8 + 3.9 ms in two keeping 1 each
+    (the page: 2461 ms, now 10).
     """
     elements: dict[int, dict[str, object]] = {}
-    for span in _spans(machines):
+    for span in newest_runs((m.newest, m.id) for m in machines if m.newest is not None):
         params = {
             "ids": [machine_id for _, machine_id in span],
             "newest": [newest for newest, _ in span],

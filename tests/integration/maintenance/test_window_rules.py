@@ -234,6 +234,28 @@ def test_the_window_reaches_back_from_each_machines_newest_reading(conn: Conn) -
         reader.recent_readings(conn, machine_ids=[recent], span=timedelta(0), signals=["coolant_f"])
 
 
+def test_machines_with_newest_readings_a_year_apart_keep_every_row_of_their_spans(
+    conn: Conn,
+) -> None:
+    # current and near are read by one query bounded by both (their newest are 2 h apart), parked
+    # by another (a year back); silent has no reading at all.
+    current, near, parked, silent = machine(conn), machine(conn), machine(conn), machine(conn)
+    report(conn, current, start=NOW - timedelta(minutes=20), every_s=300, coolant_c=[1, 2, 3, 4, 5])
+    report(conn, near, start=NOW - timedelta(minutes=130), every_s=300, coolant_c=[11, 12, 13])
+    report(conn, parked, start=NOW - timedelta(days=400), every_s=600, coolant_c=[21, 22])
+    rows = reader.recent_readings(
+        conn,
+        machine_ids=[silent, parked, near, current],
+        span=timedelta(minutes=15),
+        signals=["coolant_c"],
+    )
+    assert [(r[0], r[2]) for r in rows] == [
+        *((current, c) for c in (2.0, 3.0, 4.0, 5.0)),
+        *((near, c) for c in (11.0, 12.0, 13.0)),
+        *((parked, c) for c in (21.0, 22.0)),
+    ]
+
+
 def test_window_span_and_signals_follow_the_rules() -> None:
     rules = default_rules().rules
     assert window_span([r for r in rules if r.key.startswith("svc-")]) is None
