@@ -94,6 +94,18 @@ def newest_runs(newest: Iterable[tuple[datetime, int]]) -> list[list[tuple[datet
     return runs
 
 
+def run_bounds(run: list[tuple[datetime, int]], span: timedelta) -> dict[str, object]:
+    """A run's query parameters: its machines' ids and newest times, in the same order, and the
+    constant bounds that hold every machine's span: the earliest newest less `span` (floor) and
+    the latest newest (ceiling)."""
+    return {
+        "ids": [machine_id for _, machine_id in run],
+        "newest": [newest for newest, _ in run],
+        "floor": run[0][0] - span,
+        "ceiling": run[-1][0],
+    }
+
+
 OFFLINE_MACHINE_IDS: Final[LiteralString] = """
 SELECT machine_id FROM machine_state WHERE machine_id = ANY(%(ids)s) AND online IS false
 """
@@ -120,13 +132,7 @@ def recent_readings(
     newest = conn.execute(NEWEST_OF_MACHINES, {"ids": machine_ids}).fetchall()
     rows: list[tuple[object, ...]] = []
     for run in newest_runs(newest):  # type: ignore[arg-type]
-        args = {
-            "ids": [machine_id for _, machine_id in run],
-            "newest": [ts for ts, _ in run],
-            "span": span,
-            "floor": run[0][0] - span,
-            "ceiling": run[-1][0],
-        }
+        args = {**run_bounds(run, span), "span": span}
         # Unprepared: a custom plan with floor and ceiling known keeps only the chunks between.
         rows += conn.execute(query, args, prepare=False).fetchall()
     rows.sort(key=lambda row: (row[0], row[1]))

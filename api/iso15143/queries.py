@@ -25,7 +25,7 @@ from api.iso15143.documents import (
     Sample,
     SeriesRow,
 )
-from telemetry.reader import newest_runs
+from telemetry.reader import newest_runs, run_bounds
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -156,13 +156,7 @@ def _newest_elements(conn: Conn, machines: list[_PageMachine]) -> dict[int, dict
     """
     elements: dict[int, dict[str, object]] = {}
     for span in newest_runs((m.newest, m.id) for m in machines if m.newest is not None):
-        params = {
-            "ids": [machine_id for _, machine_id in span],
-            "newest": [newest for newest, _ in span],
-            "lookback": SNAPSHOT_LOOKBACK,
-            "floor": span[0][0] - SNAPSHOT_LOOKBACK,
-            "ceiling": span[-1][0],
-        }
+        params = {**run_bounds(span, SNAPSHOT_LOOKBACK), "lookback": SNAPSHOT_LOOKBACK}
         with conn.cursor(row_factory=dict_row) as cur:
             # Unprepared: a custom plan with floor and ceiling known keeps only their chunks.
             for row in cur.execute(NEWEST_ELEMENTS, params, prepare=False):
