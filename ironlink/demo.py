@@ -32,11 +32,14 @@ from maintenance.alerts.model import Audience, Channel
 from maintenance.alerts.receiver import Received, Receiver, Verifier
 from maintenance.crm.customer import grade_all
 from maintenance.fleet.seed import SeededFleet, seed_demo
+from maintenance.forecast.parts_repo import forecast_every_dealer
 from maintenance.rules.store import active_version, adopt_shipped
 
 DEMO_LABEL: Final = "demo"
 PROGRESS_EVERY_S: Final = 5.0
-HISTORY_H: Final = 72.0  # three simulated days always include working days and a developing fault
+# Four simulated days always include working days and a developing fault, and give the service
+# forecast the three whole days of hour-meter usage it needs for a rate (service_due.MIN_DAYS).
+HISTORY_H: Final = 96.0
 # The demo's webhook receiver listens under this path; subscriptions whose target is on loopback
 # under it are the demo's own, replaced on every seed (the receiver's port and secret change).
 DEMO_ALERTS_PATH: Final = "/ironlink-demo/alerts"
@@ -69,6 +72,7 @@ WHERE s.channel = 'webhook' AND s.target LIKE %(pattern)s
   AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.subscription_id = s.id)
 """
 PENDING_ALERTS: Final[LiteralString] = "SELECT count(*) FROM alert_outbox WHERE status = 'pending'"
+DEALER_CODES: Final[LiteralString] = "SELECT code FROM dealers ORDER BY code"
 
 
 def _subscribe_demo(
@@ -198,6 +202,37 @@ def _owner_api_check(base: str, keys: dict[str, str]) -> dict[str, object]:
     return {"ticket_id": None}
 
 
+def _parts_forecast_check(settings: Settings, base: str, key: str) -> dict[str, object]:
+    """Runs the daily parts-forecast job once now that the replayed history is in (the scheduler
+    ran it at start, before any hour meter had a usage rate), then reads every dealer's 90-day
+    forecast through the dispatcher API: service-kit and fault-driven units, and the stock the
+    forecast needs against the stock kept by habit."""
+    with connect(settings.database_url) as conn:
+        _, visits = forecast_every_dealer(conn, now=datetime.now(UTC))
+        codes = [str(code) for (code,) in conn.execute(DEALER_CODES)]
+    statuses: set[int] = set()
+    kits = faults = forecast_stock = habit_stock = 0.0
+    for code in codes:
+        status, body = _get(
+            f"{base}/v1/dispatch/dealers/{code}/parts-forecast?horizon_days=90", key
+        )
+        statuses.add(status)
+        if status != 200 or not isinstance(body, dict):
+            continue
+        kits += sum(line["service_demand_mean"] for line in body["lines"])
+        faults += sum(line["fault_demand_mean"] for line in body["lines"])
+        forecast_stock += body["totals"]["forecast_stock"]
+        habit_stock += body["totals"]["habit_stock"]
+    return {
+        "parts_forecast_status": sorted(statuses),
+        "service_visits_90d": visits,
+        "service_kit_units_90d": int(kits),
+        "fault_units_90d": round(faults, 1),
+        "forecast_stock": int(forecast_stock),
+        "habit_stock": int(habit_stock),
+    }
+
+
 def _print_alert(alert: Received) -> None:
     to = alert.path.removeprefix(DEMO_ALERTS_PATH + "/").replace("/", " ")
     kind = alert.event.removeprefix("ticket.")
@@ -325,6 +360,7 @@ def _run(
             time.sleep(0.5)
         summary: dict[str, object] = dict(_counts(settings))
         summary.update(_owner_api_check(base, keys))
+        summary.update(_parts_forecast_check(settings, base, keys["dispatcher:all"]))
         received = receiver.verifier.counts()
         summary["alerts_received"] = received.received
         summary["alerts_duplicates"] = received.duplicates
