@@ -1,10 +1,11 @@
 """Which local days of a machine's hour meter the hourly rollup can answer, and which need a probe
 of readings. Pure: the caller reads the day bounds, the rollup's watermark and the dirty hours.
 
-The meter at the end of a day is the highest engine_hours of the day's readings (the hour meter
-only rises; a swapped controller's lower reading shows as a day whose meter went back either way).
-readings_hourly (telemetry.hourly_rollup) holds that maximum per UTC hour, so a day is the maximum
-of its hours when the rollup has every one of them as it stands:
+The meter at the end of a day is its last reading's engine_hours, which is the day's highest: the
+hour meter only rises (a swapped controller's lower reading shows as a day whose meter went back
+either way, and usage_from_meter leaves that day unknown). readings_hourly
+(telemetry.hourly_rollup) holds the maximum per UTC hour, so a day is the maximum of its hours
+when the rollup has every one of them as it stands:
 - the day starts and ends on whole UTC hours (true in every zone but the half- and quarter-hour
   ones: India, Iran, Nepal, Newfoundland, central Australia, ...), so its hours are its own;
 - every hour starts before the watermark (rolled_up_before; None: the rollup never ran);
