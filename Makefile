@@ -21,7 +21,7 @@ BENCH_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/bench IRONLINK_PG_PORT=$(BENCH_
 
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
 	bench-services-up bench-services-down bench-store bench-publish bench-fleet-model bench-ingest \
-	bench-alert-latency bench-anomaly bench-api chaos eval-anomaly eval-early-warning clean-state
+	bench-alert-latency bench-anomaly bench-api bench-forecast chaos eval-anomaly eval-early-warning clean-state
 
 setup:
 	@scripts/setup.sh
@@ -64,7 +64,7 @@ fmt: setup
 	$(BIN)/ruff check --fix .
 
 bench: bench-store bench-publish bench-fleet-model bench-ingest bench-alert-latency bench-anomaly \
-	bench-api
+	bench-api bench-forecast
 
 bench-services-up: setup
 	@$(BENCH_ENV) scripts/services.sh up >/dev/null
@@ -109,6 +109,10 @@ eval-early-warning: setup
 	@$(BIN)/python tests/eval/eval_early_warning.py
 
 # 10,000 machines x 8 signals x one hour at 1 Hz through the fleet anomaly detector, one core.
+# The service forecast for every bench machine from the hourly rollup, beside every day probed.
+bench-forecast: bench-services-up
+	@$(BENCH_ENV) $(BIN)/python tests/bench/bench_forecast.py
+
 bench-anomaly: setup
 	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python tests/bench/bench_anomaly_sweep.py
 
