@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, LiteralString
 
 import psycopg
+from psycopg.rows import class_row
 
 from maintenance.fleet import repo as fleet
 from maintenance.forecast.meter_days import LocalDay, rollup_days
@@ -156,30 +157,38 @@ def daily_usages(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Calendar:
+    """A machine's MACHINE_CALENDARS row."""
+
+    id: int
+    timezone: str
+    today: date
+    last_report: date | None
+
+
 def service_forecasts(
     conn: Conn, *, machine_ids: Sequence[int], now: datetime
 ) -> dict[int, MachineForecast]:
     """The forecasts of those of the machines that exist, by id. The rule set, the machines' views
-    and their open tickets are read once for all of them; the hour meter per machine."""
-    calendars = conn.execute(
-        MACHINE_CALENDARS, {"machine_ids": list(machine_ids), "now": now}
-    ).fetchall()
+    and their open tickets are read once for all of them; the hour meter once per batch of machines
+    that share a time zone and a local date (daily_usages)."""
+    with conn.cursor(row_factory=class_row(_Calendar)) as cur:
+        calendars = cur.execute(
+            MACHINE_CALENDARS, {"machine_ids": list(machine_ids), "now": now}
+        ).fetchall()
     if not calendars:
         return {}
-    ids = [int(c[0]) for c in calendars]  # type: ignore[call-overload]
+    ids = [c.id for c in calendars]
     ruleset = active_rules(conn)
     rules = [r for r in ruleset.rules if isinstance(r, ServiceInterval)]
     views = {v.machine_id: v for v in fleet.machine_views(conn, ids)}
     open_tickets: dict[int, dict[str, int]] = {}
     for machine_id, key, ticket_id in conn.execute(OPEN_SERVICE_TICKETS, {"machine_ids": ids}):
         open_tickets.setdefault(int(machine_id), {})[str(key)] = int(ticket_id)  # type: ignore[call-overload]
-    # Machines whose dealers share a time zone and a local date share their days: one batch.
     batches: dict[tuple[str, date], list[int]] = {}
-    for machine_id, timezone, today, _ in calendars:
-        assert isinstance(machine_id, int)
-        assert isinstance(timezone, str)
-        assert isinstance(today, date)
-        batches.setdefault((timezone, today), []).append(machine_id)
+    for c in calendars:
+        batches.setdefault((c.timezone, c.today), []).append(c.id)
     usages: dict[int, DailyUsage] = {}
     for (timezone, today), batch in batches.items():
         usages |= daily_usages(
@@ -189,18 +198,16 @@ def service_forecasts(
             first_day=today - timedelta(days=LOOKBACK_DAYS + 1),
             last_day=today - timedelta(days=1),
         )
-    out: dict[int, MachineForecast] = {}
-    for machine_id, timezone, today, last_report in calendars:
-        assert isinstance(machine_id, int)
-        assert isinstance(timezone, str)
-        assert isinstance(today, date)
-        assert last_report is None or isinstance(last_report, date)
-        usage = usages[machine_id]
-        result = forecast(rules, views[machine_id], usage, today=today, last_report=last_report)
-        out[machine_id] = MachineForecast(
-            today, timezone, ruleset.version, result, open_tickets.get(machine_id, {})
+    return {
+        c.id: MachineForecast(
+            c.today,
+            c.timezone,
+            ruleset.version,
+            forecast(rules, views[c.id], usages[c.id], today=c.today, last_report=c.last_report),
+            open_tickets.get(c.id, {}),
         )
-    return out
+        for c in calendars
+    }
 
 
 def service_forecast(conn: Conn, *, machine_id: int, now: datetime) -> MachineForecast | None:
