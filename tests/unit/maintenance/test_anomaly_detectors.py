@@ -372,3 +372,39 @@ def test_a_peak_beyond_the_familiar_ones_still_alarms(seed: int) -> None:
     values[3000] += 20.0  # higher than any of the bursts: fewer than 100 rows ever reached it
     alarms = _alarms(values)
     assert alarms[alarms >= 2900].tolist() == [3000]
+
+
+def _daily_spikes(seed: int, days: int = 14) -> tuple[npt.NDArray[np.float64], list[int]]:
+    # A scheduled job: a +15 sigma spike at about 08:20 every day, its time jittering by up to
+    # +-50 minutes (10 rows), as cron jobs on a busy server do.
+    rng = np.random.default_rng(seed)
+    values = _noise(seed, days * DAY_ROWS)
+    spikes = [day * DAY_ROWS + 100 + int(rng.integers(-10, 11)) for day in range(days)]
+    values[spikes] += 15.0
+    return values, spikes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_spike_at_the_same_time_every_day_stops_alarming_after_three_days(seed: int) -> None:
+    values, spikes = _daily_spikes(seed)
+    every_day = score_series(
+        _ts_5min(len(values)), values, config=replace(DEFAULT_CONFIG, recurring_cycles=0)
+    )
+    late = spikes[3:]  # each has a spike on each of the three days before it
+    assert (every_day[late] >= THRESHOLD).sum() >= len(late) - 1
+    alarms = _alarms_5min(values)
+    assert not np.isin(alarms, late).any()
+    assert alarms[alarms >= late[0] - 20].size == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_spike_off_schedule_bigger_or_after_a_skipped_day_still_alarms(seed: int) -> None:
+    values, spikes = _daily_spikes(seed)
+    off_schedule = spikes[6] + DAY_ROWS // 2  # the same height, twelve hours later
+    values[off_schedule] += 15.0
+    values[spikes[9]] += 30.0  # on schedule, three times the usual height
+    values[spikes[11]] -= 15.0  # the job did not run on day 11 ...
+    alarms = _alarms_5min(values)
+    assert off_schedule in alarms
+    assert spikes[9] in alarms
+    assert spikes[12] in alarms  # ... so day 12's spike has no like a day before it
