@@ -94,7 +94,12 @@ class DetectorConfig:
     # The clip keeps one wild reading from tripping the drift detector on its own (spikes have
     # their own statistic).
     z_clip: float = 4.0
-    # Rows after an alarm during which the score is held below the threshold.
+    # Rows after an alarm during which the score is held below the threshold. Set in an early
+    # stop and never retuned since; NAB's score sits on a sharp peak here because whole windows
+    # flip on where a re-alarm falls: 90 / 95 / 100 / 105 / 110 rows score 74.25 / 74.55 / 76.75
+    # / 74.71 / 74.74 (rds_cpu_utilization_cc0c53's second window is hit only by the fourth
+    # re-alarm of the level shift before it, which lands inside the window at a 100-row spacing
+    # and outside it at 95 or 105). Read the benchmark figure with that in mind.
     refractory_rows: int = 100
     # The scale is at least the trailing window's central (1 - 2q) range over its Gaussian width:
     # a heavy-tailed series is judged against its own tails, not just its core.
