@@ -11,7 +11,6 @@ import numpy as np
 from maintenance.anomaly import snapshot
 from maintenance.anomaly.findings import rule_key, to_findings
 from maintenance.anomaly.fleet import (
-    MONITORED,
     OWN_WARM_MINUTES,
     AnomalyEvent,
     FleetState,
@@ -19,11 +18,7 @@ from maintenance.anomaly.fleet import (
     sweep,
 )
 from maintenance.rules.model import Priority
-from tests.anomaly_fleets import DAY, SHIFT, START, synthetic_fleet
-
-FUEL = MONITORED.index("fuel_lph")
-IDLE_RPM, RATED_RPM = 850.0, 2400.0
-IDLE_LPH, FULL_LPH = 3.0, 40.0
+from tests.anomaly_fleets import DAY, START, fuel_demand, synthetic_fleet, working_fleet
 
 
 def chunks(frame: MinuteFrame, size: int) -> list[MinuteFrame]:
@@ -40,49 +35,6 @@ def run(frame: MinuteFrame, size: int = 60, state: FleetState | None = None) -> 
 
 def raised(events: list[AnomalyEvent]) -> list[AnomalyEvent]:
     return [e for e in events if e.kind == "raised"]
-
-
-def working_fleet(
-    machines: int, days: int, *, seed: int, fuel_cap_lph: float | None = None
-) -> MinuteFrame:
-    """Machines of one model that alternate idle, work at governed speed and travel (speed rises
-    with load), in spells of 10-60 minutes; fuel burns as power does (idle fuel plus full-load fuel
-    x load x rpm / rated); the other signals are noise. From day 3, machine 0's fuel flow may be
-    capped at fuel_cap_lph (a plugging filter): only its minutes near full power are short."""
-    rng = np.random.default_rng(seed)
-    t = days * DAY
-    on = (np.arange(t) % DAY >= 60) & (np.arange(t) % DAY < 60 + SHIFT)
-    mode = np.zeros((machines, t), dtype=np.int64)  # 0 idle, 1 work, 2 travel
-    level = np.zeros((machines, t))
-    for m in range(machines):
-        k = 0
-        while k < t:
-            spell = int(rng.integers(10, 60))
-            mode[m, k : k + spell] = chosen = int(rng.choice(3, p=[0.2, 0.5, 0.3]))
-            level[m, k : k + spell] = (8.0, rng.uniform(40, 90), rng.uniform(30, 80))[chosen]
-            k += spell
-    load = np.clip(level + rng.normal(0, 4, (machines, t)), 3, 100)
-    travel_rpm = IDLE_RPM + (RATED_RPM - IDLE_RPM) * (0.55 + 0.35 * load / 100)
-    rpm = np.select([mode == 0, mode == 1], [IDLE_RPM, RATED_RPM - 150], travel_rpm)
-    rpm = rpm + rng.normal(0, 12, (machines, t))
-    fuel = IDLE_LPH + (FULL_LPH - IDLE_LPH) * load / 100 * rpm / RATED_RPM
-    if fuel_cap_lph is not None:
-        fuel[0, 3 * DAY :] = np.minimum(fuel[0, 3 * DAY :], fuel_cap_lph)
-    level_of = np.array([85.0, 60.0, 300.0, 14.1, 150.0, 0.0])
-    noise_of = np.array([0.4, 0.5, 4.0, 0.02, 2.0, 0.0])
-    values = level_of + rng.normal(0, 1, (machines, t, len(MONITORED))) * noise_of
-    values[..., FUEL] = np.round(fuel + rng.normal(0, 0.05, (machines, t)), 1)
-    values[:, ~on, :] = np.nan
-    return MinuteFrame(
-        machine_ids=np.arange(1, machines + 1, dtype=np.int64),
-        groups=["M1"] * machines,
-        start_minute=START,
-        values=values,
-        rpm=np.where(on, rpm, np.nan),
-        load=np.where(on, load, np.nan),
-        running=np.where(on, 1.0, np.nan)[None, :].repeat(machines, axis=0),
-        valid_through=np.full(machines, START + t - 1, dtype=np.int64),
-    )
 
 
 def test_noise_alone_raises_nothing() -> None:
@@ -130,7 +82,7 @@ def test_fuel_that_burns_as_power_across_idle_work_and_travel_raises_nothing() -
 def test_a_fuel_ceiling_that_shows_only_near_full_power_is_flagged_on_fuel() -> None:
     frame = working_fleet(12, 6, seed=1, fuel_cap_lph=31.0)
     late = (frame.load[0, 3 * DAY :], frame.rpm[0, 3 * DAY :])
-    demand = IDLE_LPH + (FULL_LPH - IDLE_LPH) * late[0] / 100 * late[1] / RATED_RPM
+    demand = fuel_demand(*late)
     capped = demand[np.isfinite(demand)] > 31.0
     # Few minutes are short, so a mean over every minute hides them unless the fuel expected at
     # full power is right (a shrunk fit read healthy machines there as burning too much).
