@@ -409,20 +409,20 @@ def season_period_rows(
 
 
 def seasonal_residual(
-    x: FloatArray, *, period_rows: int, cycles: int, past: FloatArray | None = None
+    x: FloatArray, *, period_rows: int, cycles: int, past: FloatArray
 ) -> FloatArray:
     """x[t] minus the median of past[t - k period] for k = 1..cycles; NaN before that exists.
 
-    `past` (default x) is the series the earlier cycles are read from.
+    `past` is the series the earlier cycles are read from: x, save where a reading should not
+    shape the expectation.
     """
     n = len(x)
     out = np.full(n, np.nan)
     start = period_rows * cycles
     if period_rows <= 0 or n <= start:
         return out
-    source = x if past is None else past
     earlier = np.stack(
-        [source[start - k * period_rows : n - k * period_rows] for k in range(1, cycles + 1)]
+        [past[start - k * period_rows : n - k * period_rows] for k in range(1, cycles + 1)]
     )
     out[start:] = x[start:] - np.median(earlier, axis=0)
     return out
