@@ -21,7 +21,7 @@ BENCH_ENV := IRONLINK_STATE_DIR=$(CURDIR)/.state/bench IRONLINK_PG_PORT=$(BENCH_
 
 .PHONY: setup services-up services-down migrate seed demo test test-services-down test-unit check fmt bench \
 	bench-services-up bench-services-down bench-store bench-publish bench-fleet-model bench-ingest \
-	bench-alert-latency bench-anomaly bench-api bench-forecast chaos eval-anomaly eval-early-warning clean-state
+	bench-alert-latency bench-anomaly bench-api bench-forecast chaos eval-anomaly eval-early-warning eval-can-fuel clean-state
 
 setup:
 	@scripts/setup.sh
@@ -106,7 +106,11 @@ eval-anomaly: setup
 
 # The fleet anomaly detector on three simulated fleets with injected gradual faults, pooled (~6 min).
 eval-early-warning: setup
-	@$(BIN)/python tests/eval/eval_early_warning.py
+	@$(BIN)/python tests/eval/eval_early_warning.py $(EVAL_ARGS)
+
+# Fuel rate against load and rpm on a real tractor's CAN captures (../shared/data).
+eval-can-fuel: setup
+	@$(BIN)/python tests/eval/eval_can_fuel.py
 
 # 10,000 machines x 8 signals x one hour at 1 Hz through the fleet anomaly detector, one core.
 # The service forecast for every bench machine from the hourly rollup, beside every day probed.

@@ -17,6 +17,12 @@ them. Last line: JSON.
 
 Each seed is its own fleet (machines, duty cycles, which machines get which fault, onsets); the
 last line pools their faults and healthy hours, so one lucky fleet does not carry the figures.
+
+The simulator's fuel rate is an exact function of load and rpm; a real controller's is not (the
+JD 5055E captures, `make eval-can-fuel`). `--fuel-noise S` adds an error of sd S x the machine's
+full-load rate to every fuel-rate reading, `--fuel-gain G` a fixed per-machine factor within
+1 +- G (injector and calibration spread), to see how the fuel-filter precursor and the false
+alerts hold up on noisier fuel data. Both default to 0.
 """
 
 from __future__ import annotations
@@ -135,6 +141,9 @@ def run(args: argparse.Namespace, seed: int) -> SeedRun:
     faults_by_machine: dict[int, list[int]] = defaultdict(list)
     for k, inj in enumerate(model.injected):
         faults_by_machine[inj.machine].append(k)
+    # Its own generator, so the fleet's draws (and so every other figure) stay the same.
+    fuel_rng = np.random.default_rng([seed, 1])
+    fuel_gain = 1.0 + fuel_rng.uniform(-args.fuel_gain, args.fuel_gain, n)
     t0 = time.perf_counter()
     for m in range(minutes):
         sums = np.zeros((n, len(MONITORED)))
@@ -144,6 +153,10 @@ def run(args: argparse.Namespace, seed: int) -> SeedRun:
         for _ in range(per_minute):
             step = model.step(args.dt_s, report=False)
             arrays = state_arrays(model)
+            if args.fuel_noise or args.fuel_gain:
+                error = fuel_rng.normal(0.0, args.fuel_noise, n) * model.full_lph
+                read = np.maximum(model.fuel_lph * fuel_gain + error, 0.0)
+                arrays["fuel_lph"] = np.where(step.running, read, 0.0)
             for s, name in enumerate(MONITORED):
                 sums[:, s] += np.round(arrays[name], WIRE_DIGITS[name])
             run_count += step.running
@@ -299,6 +312,15 @@ def main() -> None:
     )
     parser.add_argument("--dt-s", type=float, default=15.0)
     parser.add_argument("--sweep-min", type=int, default=1, help="minutes per sweep")
+    parser.add_argument(
+        "--fuel-noise",
+        type=float,
+        default=0.0,
+        help="sd of each fuel-rate reading's error, as a share of the full-load rate",
+    )
+    parser.add_argument(
+        "--fuel-gain", type=float, default=0.0, help="per-machine fuel-rate factor within 1 +- G"
+    )
     args = parser.parse_args()
     workers = min(len(args.seeds), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -306,7 +328,11 @@ def main() -> None:
     for r in runs:
         print(f"seed {r.seed}:", json.dumps(summary([r], args.days)))
     print_faults(runs)
-    print(json.dumps(summary(runs, args.days)), flush=True)
+    figures = summary(runs, args.days) | {
+        "fuel_noise": args.fuel_noise,
+        "fuel_gain": args.fuel_gain,
+    }
+    print(json.dumps(figures), flush=True)
     sys.exit(0)
 
 
