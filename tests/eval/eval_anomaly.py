@@ -8,7 +8,10 @@ files that maximises the total (maintenance.anomaly.nab.sweep), and also at the 
 production threshold (detectors.THRESHOLD). The published detectors' result files hold one score
 per file at their published threshold (chosen on all 58 NAB files; this copy holds some back), so
 their scores here are the sums of those per-file scores over the files present, normalised on the
-same files: null 0, perfect 100. Ends with one JSON line.
+same files: null 0, perfect 100. Ends with one JSON line. NAB's runner hands every detector the
+whole file's minimum and maximum (inputMin, inputMax); the two leading published detectors,
+ARTime and contextOSE, scale every value by them and also use the file's length. IronLink's
+detector is strictly causal and uses neither.
 
 Two checks of how far the figure is luck are printed beside it: the standard score at the fixed
 threshold on the even- and on the odd-indexed files (a change that helps only one half is likely
