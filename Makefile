@@ -113,12 +113,12 @@ eval-can-fuel: setup
 	@$(BIN)/python tests/eval/eval_can_fuel.py
 
 # 10,000 machines x 8 signals x one hour at 1 Hz through the fleet anomaly detector, one core.
+bench-anomaly: setup
+	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python tests/bench/bench_anomaly_sweep.py
+
 # The service forecast for every bench machine from the hourly rollup, beside every day probed.
 bench-forecast: bench-services-up
 	@$(BENCH_ENV) $(BIN)/python tests/bench/bench_forecast.py
-
-bench-anomaly: setup
-	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python tests/bench/bench_anomaly_sweep.py
 
 clean-state: services-down test-services-down bench-services-down
 	rm -rf $(IRONLINK_STATE_DIR)
