@@ -203,18 +203,11 @@ def main() -> None:
         )
     ]
     if fixed_threshold is not None:
-        fixed = {
-            p.name: sum(
-                nab.score_file(s, a, threshold=fixed_threshold, profile=p).score
-                for s, a in zip(labelled, scores, strict=True)
-            )
-            for p in profiles
-        }
         boards.append(
             Scoreboard(
                 "IronLink (fixed THRESHOLD)",
                 {
-                    p.name: nab.normalise(fixed[p.name], n_windows=n_windows, profile=p)
+                    p.name: normalised_score(labelled, scores, threshold=fixed_threshold, profile=p)
                     for p in profiles
                 },
                 {p.name: fixed_threshold for p in profiles},
@@ -307,6 +300,21 @@ def main() -> None:
     out(json.dumps(summary) + "\n")
 
 
+def normalised_score(
+    labelled: list[nab.LabelledSeries],
+    scores: list[nab.FloatArray],
+    *,
+    threshold: float,
+    profile: nab.CostProfile,
+) -> float:
+    """NAB's normalised score of `scores` at `threshold` over the files `labelled`."""
+    raw = sum(
+        nab.score_file(s, a, threshold=threshold, profile=profile).score
+        for s, a in zip(labelled, scores, strict=True)
+    )
+    return nab.normalise(raw, n_windows=sum(s.n_windows for s in labelled), profile=profile)
+
+
 def standard_by_half(
     labelled: list[nab.LabelledSeries],
     scores: list[nab.FloatArray],
@@ -316,16 +324,15 @@ def standard_by_half(
 ) -> dict[str, float]:
     """The standard profile's normalised score on the even- and on the odd-indexed files alone."""
     standard = next(p for p in profiles if p.name == "standard")
-    halves: dict[str, float] = {}
-    for name, first in (("even", 0), ("odd", 1)):
-        part = range(first, len(labelled), 2)
-        raw = sum(
-            nab.score_file(labelled[i], scores[i], threshold=threshold, profile=standard).score
-            for i in part
+    return {
+        name: round(
+            normalised_score(
+                labelled[first::2], scores[first::2], threshold=threshold, profile=standard
+            ),
+            2,
         )
-        n_windows = sum(labelled[i].n_windows for i in part)
-        halves[name] = round(nab.normalise(raw, n_windows=n_windows, profile=standard), 2)
-    return halves
+        for name, first in (("even", 0), ("odd", 1))
+    }
 
 
 def standard_by_refractory(
@@ -344,20 +351,17 @@ def standard_by_refractory(
     if config is None or not hasattr(config, "refractory_rows"):
         return None
     standard = next(p for p in profiles if p.name == "standard")
-    n_windows = sum(s.n_windows for s in labelled)
     own = int(config.refractory_rows)
     out: dict[str, float] = {}
     for rows in sorted({round(own * share) for share in (0.9, 0.95, 1.0, 1.05, 1.1)}):
         varied = dataclasses.replace(config, refractory_rows=rows)
-        raw = 0.0
-        for (timestamps, values), labels, own_scores in zip(series, labelled, scores, strict=True):
-            scored = (
-                own_scores
-                if rows == own
-                else detectors.score_series(timestamps, values, config=varied)
-            )
-            raw += nab.score_file(labels, scored, threshold=threshold, profile=standard).score
-        out[str(rows)] = round(nab.normalise(raw, n_windows=n_windows, profile=standard), 2)
+        scored = [
+            own_scores if rows == own else detectors.score_series(t, v, config=varied)
+            for (t, v), own_scores in zip(series, scores, strict=True)
+        ]
+        out[str(rows)] = round(
+            normalised_score(labelled, scored, threshold=threshold, profile=standard), 2
+        )
     out["mean"] = round(statistics.mean(out.values()), 2)
     return out
 
