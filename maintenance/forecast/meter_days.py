@@ -38,7 +38,7 @@ def rollup_days(
     dirty hours (UTC hour starts)."""
     if watermark is None:
         return set()
-    dirty_hours = sorted(dirty)
+    dirty_hours = tuple(dirty)  # iterated once per day
     served: set[date] = set()
     for d in days:
         if d.end > watermark or floor_hour(d.start) != d.start or floor_hour(d.end) != d.end:
