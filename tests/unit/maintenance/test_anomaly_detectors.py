@@ -11,8 +11,10 @@ import pytest
 from maintenance.anomaly.detectors import (
     DEFAULT_CONFIG,
     THRESHOLD,
+    DetectorConfig,
     context_novelty,
     familiar,
+    precedented,
     record_novelty,
     score_series,
     season_period_rows,
@@ -30,8 +32,17 @@ def _noise(seed: int, n: int = ROWS) -> npt.NDArray[np.float64]:
     return 90.0 + np.random.default_rng(seed).normal(0.0, 1.0, n)  # coolant_c, sigma 1 degC
 
 
-def _alarms(values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
-    return np.flatnonzero(score_series(_timestamps(len(values)), values) >= THRESHOLD)
+def _alarms(
+    values: npt.NDArray[np.float64], config: DetectorConfig = DEFAULT_CONFIG
+) -> npt.NDArray[np.intp]:
+    return np.flatnonzero(
+        score_series(_timestamps(len(values)), values, config=config) >= THRESHOLD
+    )
+
+
+# Tests of another layer that repeat one spike height turn the precedent rule off: it would
+# damp the repeat before that layer is reached (see the precedent tests).
+NO_PRECEDENT = replace(DEFAULT_CONFIG, precedent_rows=0)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -78,7 +89,10 @@ def test_single_spike_is_flagged_on_its_row(seed: int, spike_sigma: float) -> No
 def test_repeated_spikes_alarm_once_per_refractory_period() -> None:
     values = _noise(0)
     values[[ONSET, ONSET + 20, ONSET + DEFAULT_CONFIG.refractory_rows + 50]] += 15.0
-    assert _alarms(values).tolist() == [ONSET, ONSET + DEFAULT_CONFIG.refractory_rows + 50]
+    assert _alarms(values, NO_PRECEDENT).tolist() == [
+        ONSET,
+        ONSET + DEFAULT_CONFIG.refractory_rows + 50,
+    ]
 
 
 def _eventful(seed: int) -> npt.NDArray[np.float64]:
@@ -160,8 +174,10 @@ def _daily_cycle(seed: int, n: int = ROWS, amplitude: float = 5.0) -> npt.NDArra
     return _noise(seed, n) + amplitude * np.sin(phase)
 
 
-def _alarms_5min(values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
-    return np.flatnonzero(score_series(_ts_5min(len(values)), values) >= THRESHOLD)
+def _alarms_5min(
+    values: npt.NDArray[np.float64], config: DetectorConfig = DEFAULT_CONFIG
+) -> npt.NDArray[np.intp]:
+    return np.flatnonzero(score_series(_ts_5min(len(values)), values, config=config) >= THRESHOLD)
 
 
 def test_season_period_is_one_day_of_rows_at_the_series_spacing() -> None:
@@ -259,10 +275,8 @@ def test_a_moderate_spike_alarms_when_it_lands_in_a_new_context(seed: int) -> No
     values = _ar1(seed)
     values[3000] += 7.0
     values[3500] += 7.0
-    plain = score_series(
-        _timestamps(ROWS), values, config=replace(DEFAULT_CONFIG, context_levels=0)
-    )
-    alarms = _alarms(values)
+    plain = score_series(_timestamps(ROWS), values, config=replace(NO_PRECEDENT, context_levels=0))
+    alarms = _alarms(values, NO_PRECEDENT)
     assert not (plain[2900:] >= THRESHOLD).any()
     assert alarms[alarms >= 2900].tolist() == [3500]
 
@@ -359,7 +373,7 @@ def test_a_peak_the_series_has_reached_many_times_is_not_news(seed: int) -> None
     # reached it.
     values[3000] += 11.0
     forgetful = score_series(
-        _timestamps(ROWS), values, config=replace(DEFAULT_CONFIG, familiar_rows=0)
+        _timestamps(ROWS), values, config=replace(NO_PRECEDENT, familiar_rows=0)
     )
     assert (forgetful[2900:] >= THRESHOLD).tolist().count(True) == 1
     alarms = _alarms(values)
@@ -388,7 +402,7 @@ def _daily_spikes(seed: int, days: int = 14) -> tuple[npt.NDArray[np.float64], l
 def test_a_spike_at_the_same_time_every_day_stops_alarming_after_three_days(seed: int) -> None:
     values, spikes = _daily_spikes(seed)
     every_day = score_series(
-        _ts_5min(len(values)), values, config=replace(DEFAULT_CONFIG, recurring_cycles=0)
+        _ts_5min(len(values)), values, config=replace(NO_PRECEDENT, recurring_cycles=0)
     )
     late = spikes[3:]  # each has a spike on each of the three days before it
     assert (every_day[late] >= THRESHOLD).sum() >= len(late) - 1
@@ -404,7 +418,65 @@ def test_a_spike_off_schedule_bigger_or_after_a_skipped_day_still_alarms(seed: i
     values[off_schedule] += 15.0
     values[spikes[9]] += 30.0  # on schedule, three times the usual height
     values[spikes[11]] -= 15.0  # the job did not run on day 11 ...
-    alarms = _alarms_5min(values)
+    alarms = _alarms_5min(values, NO_PRECEDENT)
     assert off_schedule in alarms
     assert spikes[9] in alarms
     assert spikes[12] in alarms  # ... so day 12's spike has no like a day before it
+
+
+def test_precedented_means_as_extreme_on_the_same_side_within_the_window() -> None:
+    nan = np.nan
+    z = np.array([nan, 5.0, -3.0, 1.0, 0.5, 4.0, 6.0, -2.0, -4.0, 5.0, 2.0])
+    got = precedented(z, window_rows=3, min_rows=2, stride_rows=1)
+    # From row 3 (two finite z before it). Row 3: 1.0 <= 5.0. Row 4: 0.5 <= max(5, -3, 1).
+    # Row 5: 4.0 > max(-3, 1, 0.5). Row 6: 6.0 > 4.0. Row 7: -2 >= min(0.5, 4, 6)? No: nothing
+    # below 0 in its window. Row 8: -4 < -2. Row 9: 5.0 <= 6.0. Row 10: 2.0 <= 5.0.
+    assert np.flatnonzero(got).tolist() == [3, 4, 9, 10]
+    # Causal: a prefix gives the same answer for its rows.
+    assert (precedented(z[:8], window_rows=3, min_rows=2, stride_rows=1) == got[:8]).all()
+    # Refreshed every 4 rows, from the first anchor with two finite z before it (row 4): rows
+    # 4-7 see rows 1-3 (5, -3, 1), so row 6 (6.0) is new but row 7 (-2.0) is not; rows 8-10
+    # see rows 5-7 (4, 6, -2).
+    strided = precedented(z, window_rows=3, min_rows=2, stride_rows=4)
+    assert np.flatnonzero(strided).tolist() == [4, 5, 7, 9, 10]
+    assert not precedented(z, window_rows=3, min_rows=20, stride_rows=1).any()
+
+
+def _spikes_on_noise(
+    seed: int, heights: dict[int, float], rows: int = ROWS
+) -> npt.NDArray[np.float64]:
+    values = _noise(seed, rows)
+    for row, height in heights.items():
+        values[row] += height
+    return values
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_spike_no_higher_than_a_recent_one_is_not_news(seed: int) -> None:
+    # +15 sigma at 2,500 (2,000 rows of history by then, nothing like it: an alarm), then +11
+    # sigma at 3,000: an alarm on its own (surprise ~27), but the series did more 500 rows ago.
+    values = _spikes_on_noise(seed, {2500: 15.0, 3000: 11.0})
+    assert _alarms(values, NO_PRECEDENT).tolist() == [2500, 3000]
+    assert _alarms(values).tolist() == [2500]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_spike_beyond_recent_ones_or_after_they_left_the_window_still_alarms(seed: int) -> None:
+    rows = 9000
+    # Downward at 3,000 has no precedent below the baseline; +20 at 3,500 tops the +15; +15 at
+    # 8,000 comes after every earlier spike has left the 4,000-row window.
+    values = _spikes_on_noise(seed, {2500: 15.0, 3000: -12.0, 3500: 20.0, 8000: 15.0}, rows)
+    ts = _timestamps(rows)
+    assert np.flatnonzero(score_series(ts, values) >= THRESHOLD).tolist() == [
+        2500,
+        3000,
+        3500,
+        8000,
+    ]
+
+
+def test_the_first_spikes_are_judged_alone_until_there_is_history_enough() -> None:
+    # Before 2,000 rows of z exist a window holds too few of a series' extremes to say what is
+    # routine: a repeat still alarms.
+    values = _spikes_on_noise(0, {1000: 15.0, 1500: 11.0})
+    assert _alarms(values).tolist() == [1000, 1500]
