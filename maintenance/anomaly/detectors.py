@@ -261,6 +261,8 @@ _MEAN_ABS_TO_SIGMA = 1.2533
 _LIKELIHOOD_SD_FLOOR = 1e-4
 # Rows per block when materialising sliding windows (bounds memory to block x window floats).
 _BLOCK_ROWS = 4096
+# The same bound in floats, for windows of other lengths (4,096 baseline windows of 1,500: 49 MB).
+_BLOCK_CELLS = _BLOCK_ROWS * 1500
 
 
 def score_series(
@@ -700,8 +702,9 @@ def precedented(
         highs = np.lib.stride_tricks.sliding_window_view(high, window_rows)
         lows = np.lib.stride_tricks.sliding_window_view(low, window_rows)
         peaks, troughs = [peak], [trough]
-        for begin in range(0, len(full), _BLOCK_ROWS):
-            block = full[begin : begin + _BLOCK_ROWS] - window_rows  # windows end at anchor - 1
+        per_block = max(1, _BLOCK_CELLS // window_rows)
+        for begin in range(0, len(full), per_block):
+            block = full[begin : begin + per_block] - window_rows  # windows end at anchor - 1
             peaks.append(highs[block].max(axis=1))
             troughs.append(lows[block].min(axis=1))
         peak, trough = np.concatenate(peaks), np.concatenate(troughs)

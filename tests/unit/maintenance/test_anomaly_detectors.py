@@ -442,6 +442,27 @@ def test_precedented_means_as_extreme_on_the_same_side_within_the_window() -> No
     assert not precedented(z, window_rows=3, min_rows=20, stride_rows=1).any()
 
 
+def test_precedented_over_many_blocks_matches_a_plain_loop() -> None:
+    # 40,000 rows: the windows are materialised in several blocks; each block must line up.
+    rng = np.random.default_rng(5)
+    z = rng.standard_t(3, 40_000)
+    z[:48] = np.nan
+    window, stride, least = 4000, 12, 2000
+    got = precedented(z, window_rows=window, min_rows=least, stride_rows=stride)
+    want = np.zeros(len(z), dtype=np.bool_)
+    for anchor in range(stride, len(z), stride):
+        past = z[max(0, anchor - window) : anchor]
+        past = past[np.isfinite(past)]
+        if len(past) < least:
+            continue
+        here = z[anchor : anchor + stride]
+        want[anchor : anchor + stride] = ((here > 0) & (here <= past.max())) | (
+            (here < 0) & (here >= past.min())
+        )
+    assert got.sum() > 30_000  # most rows of a t(3) series have a precedent
+    np.testing.assert_array_equal(got, want)
+
+
 def _spikes_on_noise(
     seed: int, heights: dict[int, float], rows: int = ROWS
 ) -> npt.NDArray[np.float64]:
